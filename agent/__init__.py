@@ -1,0 +1,1 @@
+"""patchsmith.agent: see ../shared/design/architecture.md (not yet built)."""

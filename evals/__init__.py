@@ -1,0 +1,1 @@
+"""patchsmith.evals: see ../shared/design/architecture.md (not yet built)."""

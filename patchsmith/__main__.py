@@ -1,0 +1,3 @@
+from patchsmith.cli import main
+
+raise SystemExit(main())

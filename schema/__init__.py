@@ -1,0 +1,1 @@
+"""patchsmith.schema: the one patch format, its validation, metadata and converters."""

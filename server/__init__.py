@@ -1,0 +1,1 @@
+"""patchsmith.server: see ../shared/design/architecture.md (not yet built)."""

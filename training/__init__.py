@@ -1,0 +1,1 @@
+"""patchsmith.training: see ../shared/design/architecture.md (not yet built)."""
