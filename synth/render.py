@@ -1,0 +1,162 @@
+"""Render patches to audio: one note, every operator's own output, many patches on all cores.
+
+Output is float32 mono in dexed-py's units (1.0 = one full-scale carrier; sums of several
+carriers can exceed 1.0 and are never clipped here: the WAV writer applies an explicit gain policy).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ..schema.patch import Patch
+from . import tables
+from .dx7note import VoiceState
+from .engine import render_events_kernel, render_note_kernel
+from .voice import EngineVoice, engine_voice
+
+MIN_SAMPLE_RATE = 16000
+MAX_SAMPLE_RATE = 96000
+MAX_SECONDS = 600.0
+
+
+class RenderError(ValueError):
+    """A render request that cannot be honoured; the message says what was wrong and what is allowed."""
+
+
+@dataclass(frozen=True)
+class RateTables:
+    """The sample-rate dependent tables the engine needs."""
+
+    freq: np.ndarray
+    srm: int
+    pitchenv_unit: int
+    lfo_unit: int
+    lfo_delta: np.ndarray
+
+
+@lru_cache(maxsize=16)
+def rate_tables(sample_rate: int) -> RateTables:
+    """Tables for one sample rate (cached)."""
+    return RateTables(
+        freq=tables.freq_table(sample_rate),
+        srm=tables.sr_multiplier(sample_rate),
+        pitchenv_unit=tables.pitchenv_unit(sample_rate),
+        lfo_unit=tables.lfo_unit(sample_rate),
+        lfo_delta=tables.lfo_delta_table(sample_rate),
+    )
+
+
+def as_patch(patch: Patch | dict[str, Any]) -> Patch:
+    """A validated ``Patch`` from a ``Patch`` or a plain dict (strict validation; errors name every problem)."""
+    if isinstance(patch, Patch):
+        return patch
+    try:
+        from ..schema.validate import parse_patch
+    except ImportError:  # pragma: no cover - validate.py is part of the package
+        return Patch.model_validate(patch)
+    return parse_patch(patch)
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= int(value) <= high:
+        raise RenderError(f"{name}: found {value!r}, allowed integer {low}..{high}")
+    return int(value)
+
+
+def _check_seconds(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise RenderError(f"{name}: found {value!r}, allowed a number of seconds 0..{MAX_SECONDS:g}")
+    v = float(value)
+    if not (0.0 <= v <= MAX_SECONDS):  # also rejects NaN
+        raise RenderError(f"{name}: found {value!r}, allowed a number of seconds 0..{MAX_SECONDS:g}")
+    return v
+
+
+def check_request(note: Any, velocity: Any, hold_s: Any, release_s: Any, sample_rate: Any) -> tuple[int, int, float, float, int]:
+    """Validate the render settings, raising ``RenderError`` with what was wrong and what is allowed."""
+    note = _check_int("note", note, 0, 127)
+    velocity = _check_int("velocity", velocity, 1, 127)
+    hold = _check_seconds("hold_s", hold_s)
+    release = _check_seconds("release_s", release_s)
+    sr = _check_int("sample_rate", sample_rate, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
+    if hold + release > MAX_SECONDS:
+        raise RenderError(f"hold_s + release_s: found {hold + release:g}, allowed at most {MAX_SECONDS:g} seconds")
+    if hold + release <= 0:
+        raise RenderError("hold_s + release_s: found 0, allowed a clip longer than 0 seconds")
+    return note, velocity, hold, release, sr
+
+
+def _render(voice: EngineVoice, note: int, velocity: int, hold: float, release: float, sr: int,
+            capture: bool) -> tuple[np.ndarray, np.ndarray]:
+    n_hold = int(round(hold * sr))
+    n_total = int(round((hold + release) * sr))
+    t = rate_tables(sr)
+    out = np.zeros(n_total, dtype=np.float32)
+    opout = np.zeros((6, n_total if capture else 0), dtype=np.float32)
+    st = VoiceState(1)
+    render_note_kernel(voice.ops, voice.glob, voice.mod, voice.outm, voice.topo, note, velocity, n_hold, out,
+                       capture, opout, t.freq, t.srm, t.pitchenv_unit, int(t.lfo_delta[voice.glob[10]]), t.lfo_unit,
+                       st.env, st.penv, st.phase, st.gain_out, st.hist, st.opinfo, st.vinfo)
+    return out, opout
+
+
+def render(patch: Patch | dict[str, Any], note: int = 60, velocity: int = 100, hold_s: float = 3.0,
+           release_s: float = 1.0, sample_rate: int = 48000) -> np.ndarray:
+    """Render one note (held ``hold_s``, then released for ``release_s``) as float32 mono."""
+    p = as_patch(patch)
+    note, velocity, hold, release, sr = check_request(note, velocity, hold_s, release_s, sample_rate)
+    return _render(engine_voice(p), note, velocity, hold, release, sr, False)[0]
+
+
+def render_all_ops(patch: Patch | dict[str, Any], note: int = 60, velocity: int = 100, hold_s: float = 3.0,
+                   release_s: float = 1.0, sample_rate: int = 48000) -> np.ndarray:
+    """Render one note and every operator's own output: rows 0-5 are OP1..OP6, row 6 the mix."""
+    p = as_patch(patch)
+    note, velocity, hold, release, sr = check_request(note, velocity, hold_s, release_s, sample_rate)
+    out, opout = _render(engine_voice(p), note, velocity, hold, release, sr, True)
+    return np.vstack([opout, out[None, :]])
+
+
+def render_batch(patches: Sequence[Patch | dict[str, Any]], note: int = 60, velocity: int = 100, hold_s: float = 3.0,
+                 release_s: float = 1.0, sample_rate: int = 48000, workers: int | None = None) -> list[np.ndarray]:
+    """Render many patches (same settings) on all cores; results in input order."""
+    note, velocity, hold, release, sr = check_request(note, velocity, hold_s, release_s, sample_rate)
+    voices = [engine_voice(as_patch(p)) for p in patches]  # validate everything before any work
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1 or len(voices) <= 1:
+        return [_render(v, note, velocity, hold, release, sr, False)[0] for v in voices]
+    _render(voices[0], note, velocity, 0.0, 0.01, sr, False)  # compile/load kernels before threads race
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda v: _render(v, note, velocity, hold, release, sr, False)[0], voices))
+
+
+def render_events(patch: Patch | dict[str, Any], events: Iterable[tuple[float, bool, int, int]], duration_s: float,
+                  sample_rate: int = 48000, voices: int = 16) -> tuple[np.ndarray, int]:
+    """Play (time_s, is_note_on, note, velocity) events polyphonically; returns (audio, notes stolen)."""
+    p = as_patch(patch)
+    sr = _check_int("sample_rate", sample_rate, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
+    dur = _check_seconds("duration_s", duration_s)
+    voices = _check_int("voices", voices, 1, 64)
+    rows = []
+    for t, on, key, vel in events:
+        key = _check_int("note", key, 0, 127)
+        vel = _check_int("velocity", vel, 0, 127)
+        if vel == 0:
+            on = False  # MIDI convention: note-on with velocity 0 is a note-off
+        rows.append((int(round(float(t) * sr)), 1 if on else 0, key, vel))
+    rows.sort(key=lambda r: (r[0], r[1]))  # offs before ons at the same instant
+    ev = np.array(rows, dtype=np.int64).reshape(-1, 4)
+    v = engine_voice(p)
+    t = rate_tables(sr)
+    out = np.zeros(int(round(dur * sr)), dtype=np.float32)
+    st = VoiceState(voices)
+    stolen = render_events_kernel(v.ops, v.glob, v.mod, v.outm, v.topo, ev, out, t.freq, t.srm, t.pitchenv_unit,
+                                  int(t.lfo_delta[v.glob[10]]), t.lfo_unit, st.env, st.penv, st.phase, st.gain_out,
+                                  st.hist, st.opinfo, st.vinfo)
+    return out, int(stolen)
