@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .env import ENV_STATE_SIZE, E_IX, env_finished, env_init, env_keydown, env_step
+from .env import ENV_STATE_SIZE, E_LEVEL, env_finished, env_init, env_keydown, env_step
 from .fm_op_kernel import mki_sin, op_block, op_block_fb
 from .frequency import freq_lookup, osc_logfreq
 from .pitchenv import PITCHENV_STATE_SIZE, pitchenv_init, pitchenv_keydown, pitchenv_step
@@ -105,7 +105,8 @@ def note_silent_forever(v: int, outm: np.ndarray, env: np.ndarray, gain_out: np.
     """True once every carrier's release has finished below audibility (the note can be dropped)."""
     for op in range(6):
         if outm[op] != 0:
-            if not env_finished(env[v, op]) or gain_out[v, op] <= LEVEL_THRESH:
+            # The EG level before amplitude modulation: AM can only make an operator quieter.
+            if not env_finished(env[v, op]) or ENV_MAX - (env[v, op, E_LEVEL] >> 14) <= LEVEL_THRESH:
                 return False
     return True
 
@@ -114,9 +115,10 @@ def note_silent_forever(v: int, outm: np.ndarray, env: np.ndarray, gain_out: np.
 def note_block(v: int, ops: np.ndarray, glob: np.ndarray, mod: np.ndarray, outm: np.ndarray, topo: np.ndarray,
                env: np.ndarray, penv: np.ndarray, phase: np.ndarray, gain_out: np.ndarray, hist: np.ndarray,
                opinfo: np.ndarray, vinfo: np.ndarray, lfo_val: int, lfo_dly: int, freqtab: np.ndarray, srm: int,
-               pe_unit: int, outblk: np.ndarray, opblk: np.ndarray, scratch: np.ndarray) -> None:
+               pe_unit: int, outblk: np.ndarray, opblk: np.ndarray, scratch: np.ndarray, ctrl: np.ndarray) -> None:
     """Render one 64-sample block of voice ``v``: carriers are added to ``outblk``, every operator's
-    own output is left in ``opblk[op]`` (zeros for a skipped operator)."""
+    own output is left in ``opblk[op]`` (zeros for a skipped operator). ``scratch`` (7 x 64) and
+    ``ctrl`` (4 x 6) are work space."""
     # Pitch: LFO through PMD (with its delay ramp) and PMS, plus the pitch envelope.
     pmd = vinfo[v, V_PMD] * lfo_dly
     senslfo = vinfo[v, V_PMS] * (lfo_val - (1 << 23))
@@ -128,10 +130,10 @@ def note_block(v: int, ops: np.ndarray, glob: np.ndarray, mod: np.ndarray, outm:
     if amd_mod < 0:
         amd_mod = 0
 
-    freq = np.empty(6, dtype=np.int64)
-    g1s = np.empty(6, dtype=np.int64)
-    g2s = np.empty(6, dtype=np.int64)
-    live = np.empty(6, dtype=np.bool_)
+    freq = ctrl[0]
+    g1s = ctrl[1]
+    g2s = ctrl[2]
+    live = ctrl[3]
     for op in range(6):
         if opinfo[v, op, I_FIXED] != 0:
             freq[op] = freq_lookup(opinfo[v, op, I_BASEPITCH], freqtab)  # fixed: no pitch EG, no LFO
@@ -148,7 +150,7 @@ def note_block(v: int, ops: np.ndarray, glob: np.ndarray, mod: np.ndarray, outm:
         gain_out[v, op] = g2
         g1s[op] = g1
         g2s[op] = g2
-        live[op] = g1 <= LEVEL_THRESH or g2 <= LEVEL_THRESH
+        live[op] = 1 if (g1 <= LEVEL_THRESH or g2 <= LEVEL_THRESH) else 0
 
     fb_self = topo[T_FB_SELF]
     fb_loop = topo[T_FB_LOOP]
@@ -160,15 +162,15 @@ def note_block(v: int, ops: np.ndarray, glob: np.ndarray, mod: np.ndarray, outm:
         if lo >= 0 and op == hi:
             _loop_group(v, lo, hi, mod, live, freq, g1s, g2s, phase, hist, fb_self, fb_loop, opblk, scratch)
             for o in range(hi, lo - 1, -1):
-                if outm[o] != 0 and live[o]:
+                if outm[o] != 0 and live[o] != 0:
                     for i in range(N):
                         outblk[i] += opblk[o, i]
             op = lo - 1
             continue
-        if live[op]:
+        if live[op] != 0:
             has_input = False
             for s in range(op + 1, 6):
-                if mod[op, s] != 0 and live[s]:
+                if mod[op, s] != 0 and live[s] != 0:
                     if not has_input:
                         for i in range(N):
                             inp[i] = opblk[s, i]
@@ -201,24 +203,32 @@ def _loop_group(v: int, lo: int, hi: int, mod: np.ndarray, live: np.ndarray, fre
         for i in range(N):
             scratch[op, i] = 0
         for s in range(hi + 1, 6):
-            if mod[op, s] != 0 and live[s]:
+            if mod[op, s] != 0 and live[s] != 0:
                 for i in range(N):
                     scratch[op, i] += opblk[s, i]
     gain = np.empty(6, dtype=np.int64)
     dgain = np.empty(6, dtype=np.int64)
     ph = np.empty(6, dtype=np.int64)
+    top_live = live[hi] != 0
     for op in range(lo, hi + 1):
-        gain[op] = g1s[op]
-        dgain[op] = (g2s[op] - g1s[op] + (N >> 1)) >> LG_N
+        if top_live and op < hi:
+            # Mark I renders the whole loop whenever its top operator sounds, and holds the other
+            # loop operators at this block's gain instead of ramping them.
+            live[op] = 1
+            gain[op] = g2s[op]
+            dgain[op] = 0
+        else:
+            gain[op] = g1s[op]
+            dgain[op] = (g2s[op] - g1s[op] + (N >> 1)) >> LG_N
         ph[op] = phase[v, op]
     for i in range(N):
         for op in range(hi, lo - 1, -1):
-            if not live[op]:
+            if live[op] == 0:
                 opblk[op, i] = 0
                 continue
             x = ph[op] + scratch[op, i]
             for s in range(op + 1, hi + 1):
-                if mod[op, s] != 0 and live[s]:
+                if mod[op, s] != 0 and live[s] != 0:
                     x += opblk[s, i]
             for s in range(lo, op + 1):
                 if mod[op, s] != 0:
@@ -229,6 +239,6 @@ def _loop_group(v: int, lo: int, hi: int, mod: np.ndarray, live: np.ndarray, fre
             opblk[op, i] = mki_sin(x, gain[op])
             ph[op] += freq[op]
         for op in range(lo, hi + 1):
-            if live[op]:
+            if live[op] != 0:
                 hist[v, op, 0] = hist[v, op, 1]
                 hist[v, op, 1] = opblk[op, i]

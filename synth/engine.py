@@ -33,6 +33,7 @@ def render_note_kernel(ops: np.ndarray, glob: np.ndarray, mod: np.ndarray, outm:
     outblk = np.zeros(N, dtype=np.int64)
     opblk = np.zeros((6, N), dtype=np.int64)
     scratch = np.zeros((7, N), dtype=np.int64)
+    ctrl = np.zeros((4, 6), dtype=np.int64)
     pos = 0
     released = False
     while pos < n_total:
@@ -45,7 +46,7 @@ def render_note_kernel(ops: np.ndarray, glob: np.ndarray, mod: np.ndarray, outm:
         ld = lfo_delay(lfo)
         outblk[:] = 0
         note_block(0, ops, glob, mod, outm, topo, env, penv, phase, gain_out, hist, opinfo, vinfo, lv, ld,
-                   freqtab, srm, pe_unit, outblk, opblk, scratch)
+                   freqtab, srm, pe_unit, outblk, opblk, scratch, ctrl)
         m = min(N, n_total - pos)
         for i in range(m):
             out[pos + i] = outblk[i] * OUT_SCALE
@@ -72,6 +73,7 @@ def render_events_kernel(ops: np.ndarray, glob: np.ndarray, mod: np.ndarray, out
     outblk = np.zeros(N, dtype=np.int64)
     opblk = np.zeros((6, N), dtype=np.int64)
     scratch = np.zeros((7, N), dtype=np.int64)
+    ctrl = np.zeros((4, 6), dtype=np.int64)
     ev = 0
     n_ev = events.shape[0]
     serial = 1
@@ -117,7 +119,7 @@ def render_events_kernel(ops: np.ndarray, glob: np.ndarray, mod: np.ndarray, out
                 vinfo[v, V_ACTIVE] = 0
                 continue
             note_block(v, ops, glob, mod, outm, topo, env, penv, phase, gain_out, hist, opinfo, vinfo, lv, ld,
-                       freqtab, srm, pe_unit, outblk, opblk, scratch)
+                       freqtab, srm, pe_unit, outblk, opblk, scratch, ctrl)
         m = min(N, n_total - pos)
         for i in range(m):
             out[pos + i] = outblk[i] * OUT_SCALE

@@ -12,29 +12,32 @@ from numba import njit
 
 from .tables import LG_N, N, sin_exp_table, sin_log_table
 
-_SINLOG = sin_log_table()
-_SINEXP = sin_exp_table()
+
+def _full_wave_log_table() -> np.ndarray:
+    # The quarter-wave log-sine unfolded to a whole cycle (4096 steps), with the sign in bit 15,
+    # so the per-sample path is one lookup instead of a quadrant switch.
+    q = sin_log_table()
+    idx = np.arange(1024)
+    return np.concatenate([q[idx], q[idx ^ 1023], q[idx] | 0x8000, q[idx ^ 1023] | 0x8000]).astype(np.int64)
+
+
+def _mantissa_table() -> np.ndarray:
+    # 4096 + exp[1023 - frac]: the linear magnitude for the fractional part of an attenuation.
+    e = sin_exp_table()
+    return (4096 + e[np.arange(1024) ^ 1023]).astype(np.int64)
+
+
+_LOGSIN = _full_wave_log_table()
+_MANTISSA = _mantissa_table()
 
 
 @njit(cache=True, nogil=True, inline="always")
 def mki_sin(phase: int, att: int) -> int:
     """One sample of sin(phase) at attenuation ``att``, through the log-sine and exp tables."""
-    phi = (phase >> 12) & 0xFFFF
-    idx = phi & 1023
-    quadrant = phi & 3072
-    if quadrant == 0:
-        e = _SINLOG[idx]
-    elif quadrant == 1024:
-        e = _SINLOG[idx ^ 1023]
-    elif quadrant == 2048:
-        e = _SINLOG[idx] | 0x8000
-    else:
-        e = _SINLOG[idx ^ 1023] | 0x8000
+    e = _LOGSIN[(phase >> 12) & 4095]
     expval = (e + att) & 0xFFFF
-    negative = expval & 0x8000
-    expval &= 0x7FFF
-    result = (4096 + _SINEXP[(expval & 0x3FF) ^ 0x3FF]) >> (expval >> 10)
-    if negative:
+    result = _MANTISSA[expval & 0x3FF] >> ((expval & 0x7FFF) >> 10)
+    if expval & 0x8000:
         return (-result - 1) << 13
     return result << 13
 
