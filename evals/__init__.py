@@ -1,1 +1,1 @@
-"""patchsmith.evals: see ../shared/design/architecture.md (not yet built)."""
+"""patchsmith.evals: audio descriptors, distances and (later) the published metrics."""
