@@ -64,8 +64,9 @@ def render_events_kernel(ops: np.ndarray, glob: np.ndarray, mod: np.ndarray, out
                          lfo_delta: int, lfo_unit: int, env: np.ndarray, penv: np.ndarray, phase: np.ndarray,
                          gain_out: np.ndarray, hist: np.ndarray, opinfo: np.ndarray, vinfo: np.ndarray) -> int:
     """Play ``events`` (rows: sample, 1 = on / 0 = off, key, velocity; sorted by sample) polyphonically
-    with as many voices as the state arrays hold, stealing the oldest note; events take effect at the
-    start of the 64-sample block that contains them. Returns the number of notes stolen."""
+    with as many voices as the state arrays hold, stealing the oldest note; an event takes effect at the
+    first 64-sample block boundary at or after its time (as a held note's release does in
+    ``render_note_kernel``). Returns the number of notes stolen."""
     n_total = out.shape[0]
     n_voices = vinfo.shape[0]
     lfo = np.zeros(LFO_STATE_SIZE, dtype=np.int64)
@@ -80,7 +81,7 @@ def render_events_kernel(ops: np.ndarray, glob: np.ndarray, mod: np.ndarray, out
     stolen = 0
     pos = 0
     while pos < n_total:
-        while ev < n_ev and events[ev, 0] < pos + N:
+        while ev < n_ev and events[ev, 0] <= pos:
             key = events[ev, 2]
             if events[ev, 1] == 1:
                 keys_down = 0

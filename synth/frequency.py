@@ -11,7 +11,7 @@ from numba import njit
 from .tables import coarse_table
 
 _COARSE = coarse_table()
-LOGFREQ_BASE = 50857777  # log2(440 Hz) - 69/12 octaves, Q24
+LOGFREQ_BASE = 50857776  # log2(440 Hz) - 69/12 octaves, Q24 (one less than MSFA: measured against dexed-py)
 LOGFREQ_STEP = (1 << 24) // 12  # one semitone, Q24
 
 
