@@ -5,14 +5,23 @@ Output is unipolar Q24 (0..2^24). The delay counter returns the depth ramp (0..2
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
+
+from .tables import lfo_sine_table
 
 L_PHASE, L_DELTA, L_DELAY, L_DELAYINC, L_DELAYINC2, L_WAVE, L_SYNC, L_RAND = range(8)
 LFO_STATE_SIZE = 8
 _M32 = 0xFFFFFFFF
+_SINE = lfo_sine_table()
+
+
+@njit(cache=True, nogil=True)
+def _sine(phase: int) -> int:
+    # Q24 phase -> Q24 sine, linear interpolation in a 1024-step table.
+    low = phase & ((1 << 14) - 1)
+    i = (phase >> 13) & (1023 << 1)
+    return _SINE[i + 1] + ((_SINE[i] * low) >> 14)
 
 
 @njit(cache=True, nogil=True)
@@ -61,8 +70,7 @@ def lfo_sample(st: np.ndarray) -> int:
     if w == 3:  # square
         return (((~phase) & _M32) >> 7) & (1 << 24)
     if w == 4:  # sine
-        s = int(math.floor(math.sin(2.0 * math.pi * (phase >> 8) / 16777216.0) * 16777216.0 + 0.5))
-        return (1 << 23) + (s >> 1)
+        return (1 << 23) + (_sine(phase >> 8) >> 1)
     # sample and hold: a new value once per cycle from an 8-bit LCG
     if phase < st[L_DELTA]:
         st[L_RAND] = (st[L_RAND] * 179 + 17) & 0xFF

@@ -155,3 +155,25 @@ def lfo_delta_table(sample_rate: float) -> np.ndarray:
     """LFO phase increment per block (2^32 = one cycle) for speeds 0..99."""
     unit = int(4437500000.0 * N / sample_rate)  # truncated first, as the reference engine does
     return np.array([int(unit * h) & 0xFFFFFFFF for h in LFO_SPEED_HZ], dtype=np.int64)
+
+
+def lfo_sine_table() -> np.ndarray:
+    """1024-step sine (Q24) for the LFO's sine wave, built by rotation as the reference engine does,
+    interleaved as (slope, value) pairs for linear interpolation."""
+    n = 1024
+    dphase = 2 * math.pi / n
+    c = int(math.floor(math.cos(dphase) * (1 << 30) + 0.5))
+    s = int(math.floor(math.sin(dphase) * (1 << 30) + 0.5))
+    r = 1 << 29
+    u, v = 1 << 30, 0
+    tab = np.zeros(2 * n, dtype=np.int64)
+    for i in range(n // 2):
+        tab[2 * i + 1] = (v + 32) >> 6
+        tab[2 * (i + n // 2) + 1] = -((v + 32) >> 6)
+        t = (u * s + v * c + r) >> 30
+        u = (u * c - v * s + r) >> 30
+        v = t
+    for i in range(n - 1):
+        tab[2 * i] = tab[2 * i + 3] - tab[2 * i + 1]
+    tab[2 * n - 2] = -tab[2 * n - 1]
+    return tab
