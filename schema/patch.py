@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
 
 from .params import NAME_MAX_LEN
 
@@ -72,6 +72,11 @@ class Patch(BaseModel):
     kls_right_depth: _six(Level) = Field(default_factory=lambda: [0] * 6)
     kls_left_curve: _six(Curve) = Field(default_factory=lambda: ["-lin"] * 6)
     kls_right_curve: _six(Curve) = Field(default_factory=lambda: ["-lin"] * 6)
+
+    # Set by the sysex reader when it had to repair a voice (out-of-range values, junk bits): the
+    # VCED parameters the patch was decoded from and the original bytes, so that writing the voice
+    # back unedited gives the file's bytes again. Never serialised; an edit makes it not apply.
+    _sysex_origin: tuple[tuple[int, ...], bytes | None, tuple[int, ...]] | None = PrivateAttr(default=None)
 
     def core(self) -> dict[str, Any]:
         """The 12-key, 128-number core as a plain dict (OP1-first)."""

@@ -362,9 +362,19 @@ def vmem_header(channel: int = 0) -> bytes:
     return bytes([0xF0, 0x43, _check_channel(channel), 0x09, 0x20, 0x00])
 
 
+def _origin(patch: Patch, vced: list[int]) -> tuple[bytes | None, tuple[int, ...]] | None:
+    """The bytes a repaired voice was read from, if the patch is still exactly what was read."""
+    origin = patch._sysex_origin
+    if origin is not None and tuple(vced) == origin[0]:
+        return origin[1], origin[2]
+    return None
+
+
 def write_vced(patch: Patch, channel: int = 0) -> bytes:
     """The 163-byte single-voice sysex message of a DX7-representable patch."""
-    data = bytes(patch_to_vced(patch))
+    vced = patch_to_vced(patch)
+    origin = _origin(patch, vced)
+    data = bytes(v & 0x7F for v in origin[1]) if origin else bytes(vced)
     return vced_header(channel) + data + bytes([checksum(data), 0xF7])
 
 
@@ -378,7 +388,9 @@ def write_vmem(patches: Sequence[Patch], channel: int = 0) -> bytes:
     payload = bytearray()
     for index, patch in enumerate(patches):
         try:
-            payload += pack_voice(patch_to_vced(patch))
+            vced = patch_to_vced(patch)
+            origin = _origin(patch, vced)
+            payload += origin[0] if origin and origin[0] is not None else pack_voice(vced)
         except NotRepresentableError as err:
             raise NotRepresentableError(f"voice {index + 1} ({patch.name!r}): {err}") from None
     return vmem_header(channel) + bytes(payload) + bytes([checksum(payload), 0xF7])

@@ -138,7 +138,7 @@ def _read(data: bytes, result: BankRead) -> None:
         for index, packed in enumerate(chunk.packed):
             junk = unused_bits_set(packed)
             notes = [f"unused bits set in packed byte {i} (0x{bits:02X}), ignored" for i, bits in junk.items()]
-            _add_voice(unpack_voice(packed), f"{prefix}voice {index + 1}", notes, result)
+            _add_voice(unpack_voice(packed), f"{prefix}voice {index + 1}", notes, result, packed=bytes(packed))
         for index, vced in enumerate(chunk.vced):
             _add_voice(vced, f"{prefix}voice {index + 1}", [], result)
 
@@ -295,8 +295,9 @@ def _problems(vced: list[int]) -> list[tuple[int, int]]:
     return out
 
 
-def _add_voice(vced: list[int], where: str, notes: list[str], result: BankRead) -> None:
+def _add_voice(vced: list[int], where: str, notes: list[str], result: BankRead, packed: bytes | None = None) -> None:
     """Repair the voice's out-of-range values, report them, and append it to the result."""
+    original = tuple(vced)
     vced = list(vced)
     raw_name = bytes(vced[_NAME_START:VCED_SIZE])
     for i, repaired in _problems(vced):
@@ -308,6 +309,8 @@ def _add_voice(vced: list[int], where: str, notes: list[str], result: BankRead) 
         vced[i] = repaired
     patch = vced_to_patch(vced)
     if notes:
+        # Keep what the file held, so an unedited voice is written back byte for byte.
+        patch._sysex_origin = (tuple(vced), packed, original)
         shown = raw_name.decode("ascii", "replace")
         result.tolerated.append(f"{where} ({shown!r}): " + "; ".join(notes))
     result.voices.append(patch)

@@ -6,7 +6,7 @@ import json
 import random
 
 import pytest
-from conftest import CAPTIONS, YAMAHA, need
+from ..conftest import CAPTIONS, YAMAHA, need
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

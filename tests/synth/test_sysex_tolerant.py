@@ -8,10 +8,10 @@ import time
 import zipfile
 
 import pytest
-from conftest import ALLTHEWEB, YAMAHA, need
+from ..conftest import ALLTHEWEB, YAMAHA, need
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sysex_strategies import random_bank, random_patch
+from .sysex_strategies import random_bank, random_patch
 
 from patchsmith.schema.patch import Patch
 from patchsmith.synth import sysex
