@@ -115,10 +115,13 @@ def note_silent_forever(v: int, outm: np.ndarray, env: np.ndarray, gain_out: np.
 def note_block(v: int, ops: np.ndarray, glob: np.ndarray, mod: np.ndarray, outm: np.ndarray, topo: np.ndarray,
                env: np.ndarray, penv: np.ndarray, phase: np.ndarray, gain_out: np.ndarray, hist: np.ndarray,
                opinfo: np.ndarray, vinfo: np.ndarray, lfo_val: int, lfo_dly: int, freqtab: np.ndarray, srm: int,
-               pe_unit: int, outblk: np.ndarray, opblk: np.ndarray, scratch: np.ndarray, ctrl: np.ndarray) -> None:
+               pe_unit: int, outblk: np.ndarray, opblk: np.ndarray, scratch: np.ndarray, ctrl: np.ndarray,
+               reuse: np.ndarray, given: np.ndarray) -> None:
     """Render one 64-sample block of voice ``v``: carriers are added to ``outblk``, every operator's
-    own output is left in ``opblk[op]`` (zeros for a skipped operator). ``scratch`` (7 x 64) and
-    ``ctrl`` (4 x 6) are work space."""
+    own output is left in ``opblk[op]`` (zeros for a skipped operator). An operator with
+    ``reuse[op] != 0`` is not computed: its output is taken from ``given[op]`` (the same operator's
+    output in another render whose inputs to it were identical). ``scratch`` (7 x 64) and ``ctrl``
+    (4 x 6) are work space."""
     # Pitch: LFO through PMD (with its delay ramp) and PMS, plus the pitch envelope.
     pmd = vinfo[v, V_PMD] * lfo_dly
     senslfo = vinfo[v, V_PMS] * (lfo_val - (1 << 23))
@@ -135,6 +138,12 @@ def note_block(v: int, ops: np.ndarray, glob: np.ndarray, mod: np.ndarray, outm:
     g2s = ctrl[2]
     live = ctrl[3]
     for op in range(6):
+        if reuse[op] != 0:
+            # Copied from another render: its envelope, pitch and gain are not needed here, and
+            # treating it as live is exact (a skipped operator's copied output is all zeros).
+            live[op] = 1
+            freq[op] = 0
+            continue
         if opinfo[v, op, I_FIXED] != 0:
             freq[op] = freq_lookup(opinfo[v, op, I_BASEPITCH], freqtab)  # fixed: no pitch EG, no LFO
         else:
@@ -160,14 +169,25 @@ def note_block(v: int, ops: np.ndarray, glob: np.ndarray, mod: np.ndarray, outm:
     op = 5
     while op >= 0:
         if lo >= 0 and op == hi:
-            _loop_group(v, lo, hi, mod, live, freq, g1s, g2s, phase, hist, fb_self, fb_loop, opblk, scratch)
+            if reuse[hi] != 0:
+                for o in range(hi, lo - 1, -1):
+                    for i in range(N):
+                        opblk[o, i] = given[o, i]
+            else:
+                _loop_group(v, lo, hi, mod, live, freq, g1s, g2s, phase, hist, fb_self, fb_loop, opblk, scratch)
             for o in range(hi, lo - 1, -1):
                 if outm[o] != 0 and live[o] != 0:
                     for i in range(N):
                         outblk[i] += opblk[o, i]
             op = lo - 1
             continue
-        if live[op] != 0:
+        if reuse[op] != 0:
+            for i in range(N):
+                opblk[op, i] = given[op, i]
+            if outm[op] != 0:
+                for i in range(N):
+                    outblk[i] += opblk[op, i]
+        elif live[op] != 0:
             has_input = False
             for s in range(op + 1, 6):
                 if mod[op, s] != 0 and live[s] != 0:

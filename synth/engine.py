@@ -22,9 +22,12 @@ def render_note_kernel(ops: np.ndarray, glob: np.ndarray, mod: np.ndarray, outm:
                        key: int, velocity: int, n_hold: int, out: np.ndarray, capture: bool, opout: np.ndarray,
                        freqtab: np.ndarray, srm: int, pe_unit: int, lfo_delta: int, lfo_unit: int,
                        env: np.ndarray, penv: np.ndarray, phase: np.ndarray, gain_out: np.ndarray,
-                       hist: np.ndarray, opinfo: np.ndarray, vinfo: np.ndarray) -> int:
+                       hist: np.ndarray, opinfo: np.ndarray, vinfo: np.ndarray, reuse: np.ndarray,
+                       given: np.ndarray) -> int:
     """Render one note held for ``n_hold`` samples into ``out`` (zeroed by the caller); returns the
-    number of samples actually computed (the rest is silence)."""
+    number of samples actually computed (the rest is silence). With ``capture``, every operator's
+    own output is left in ``opout`` (int64 engine units, whole blocks: multiply by ``OUT_SCALE``).
+    Operators with ``reuse[op] != 0`` are copied from ``given`` (an earlier capture, whole blocks)."""
     n_total = out.shape[0]
     lfo = np.zeros(LFO_STATE_SIZE, dtype=np.int64)
     lfo_reset(lfo, lfo_delta, glob[G_LFO_DELAY], glob[G_LFO_SYNC], glob[G_LFO_WAVE], lfo_unit)
@@ -34,26 +37,32 @@ def render_note_kernel(ops: np.ndarray, glob: np.ndarray, mod: np.ndarray, outm:
     opblk = np.zeros((6, N), dtype=np.int64)
     scratch = np.zeros((7, N), dtype=np.int64)
     ctrl = np.zeros((4, 6), dtype=np.int64)
+    reusing = False
+    for op in range(6):
+        if reuse[op] != 0:
+            reusing = True
+    no_given = np.zeros((6, N), dtype=np.int64)
     pos = 0
     released = False
     while pos < n_total:
         if not released and pos >= n_hold:
             note_off(0, ops, glob, env, penv, vinfo, srm, pe_unit)
             released = True
-        if released and not capture and note_silent_forever(0, outm, env, gain_out):
+        if released and not capture and not reusing and note_silent_forever(0, outm, env, gain_out):
             break
         lv = lfo_sample(lfo)
         ld = lfo_delay(lfo)
         outblk[:] = 0
         note_block(0, ops, glob, mod, outm, topo, env, penv, phase, gain_out, hist, opinfo, vinfo, lv, ld,
-                   freqtab, srm, pe_unit, outblk, opblk, scratch, ctrl)
+                   freqtab, srm, pe_unit, outblk, opblk, scratch, ctrl, reuse,
+                   given[:, pos:pos + N] if reusing else no_given)
         m = min(N, n_total - pos)
         for i in range(m):
             out[pos + i] = outblk[i] * OUT_SCALE
         if capture:
             for op in range(6):
-                for i in range(m):
-                    opout[op, pos + i] = opblk[op, i] * OUT_SCALE
+                for i in range(N):
+                    opout[op, pos + i] = opblk[op, i]
         pos += N
     return min(pos, n_total)
 
@@ -75,6 +84,8 @@ def render_events_kernel(ops: np.ndarray, glob: np.ndarray, mod: np.ndarray, out
     opblk = np.zeros((6, N), dtype=np.int64)
     scratch = np.zeros((7, N), dtype=np.int64)
     ctrl = np.zeros((4, 6), dtype=np.int64)
+    no_reuse = np.zeros(6, dtype=np.int64)
+    no_given = np.zeros((6, N), dtype=np.int64)
     ev = 0
     n_ev = events.shape[0]
     serial = 1
@@ -120,7 +131,7 @@ def render_events_kernel(ops: np.ndarray, glob: np.ndarray, mod: np.ndarray, out
                 vinfo[v, V_ACTIVE] = 0
                 continue
             note_block(v, ops, glob, mod, outm, topo, env, penv, phase, gain_out, hist, opinfo, vinfo, lv, ld,
-                       freqtab, srm, pe_unit, outblk, opblk, scratch, ctrl)
+                       freqtab, srm, pe_unit, outblk, opblk, scratch, ctrl, no_reuse, no_given)
         m = min(N, n_total - pos)
         for i in range(m):
             out[pos + i] = outblk[i] * OUT_SCALE

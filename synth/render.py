@@ -17,7 +17,8 @@ import numpy as np
 from ..schema.patch import Patch
 from . import tables
 from .dx7note import VoiceState
-from .engine import render_events_kernel, render_note_kernel
+from .engine import OUT_SCALE, render_events_kernel, render_note_kernel
+from .tables import N
 from .voice import EngineVoice, engine_voice
 
 MIN_SAMPLE_RATE = 16000
@@ -92,18 +93,41 @@ def check_request(note: Any, velocity: Any, hold_s: Any, release_s: Any, sample_
     return note, velocity, hold, release, sr
 
 
+def to_float(engine_units: np.ndarray) -> np.ndarray:
+    """Engine integers (as captured per operator) -> float32 audio, exactly as the mix is converted."""
+    return (engine_units * OUT_SCALE).astype(np.float32)
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    # One long-lived pool: starting threads per call would cost more than a short render.
+    global _POOL
+    if _POOL is None or _POOL._max_workers < workers:
+        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="patchsmith-render")
+    return _POOL
+
+
 def _render(voice: EngineVoice, note: int, velocity: int, hold: float, release: float, sr: int,
-            capture: bool) -> tuple[np.ndarray, np.ndarray]:
+            capture: bool, reuse: np.ndarray | None = None, given: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     n_hold = int(round(hold * sr))
     n_total = int(round((hold + release) * sr))
+    n_blocks = -(-n_total // N)
     t = rate_tables(sr)
     out = np.zeros(n_total, dtype=np.float32)
-    opout = np.zeros((6, n_total if capture else 0), dtype=np.float32)
+    opout = np.zeros((6, n_blocks * N if capture else 0), dtype=np.int64)
     st = VoiceState(1)
+    if reuse is None:
+        reuse, given = _NO_REUSE, _NO_GIVEN
     render_note_kernel(voice.ops, voice.glob, voice.mod, voice.outm, voice.topo, note, velocity, n_hold, out,
                        capture, opout, t.freq, t.srm, t.pitchenv_unit, int(t.lfo_delta[voice.glob[10]]), t.lfo_unit,
-                       st.env, st.penv, st.phase, st.gain_out, st.hist, st.opinfo, st.vinfo)
+                       st.env, st.penv, st.phase, st.gain_out, st.hist, st.opinfo, st.vinfo, reuse, given)
     return out, opout
+
+
+_NO_REUSE = np.zeros(6, dtype=np.int64)
+_NO_GIVEN = np.zeros((6, 0), dtype=np.int64)
 
 
 def render(patch: Patch | dict[str, Any], note: int = 60, velocity: int = 100, hold_s: float = 3.0,
@@ -120,7 +144,7 @@ def render_all_ops(patch: Patch | dict[str, Any], note: int = 60, velocity: int 
     p = as_patch(patch)
     note, velocity, hold, release, sr = check_request(note, velocity, hold_s, release_s, sample_rate)
     out, opout = _render(engine_voice(p), note, velocity, hold, release, sr, True)
-    return np.vstack([opout, out[None, :]])
+    return np.vstack([to_float(opout[:, :out.shape[0]]), out[None, :]])
 
 
 def render_batch(patches: Sequence[Patch | dict[str, Any]], note: int = 60, velocity: int = 100, hold_s: float = 3.0,
@@ -128,12 +152,27 @@ def render_batch(patches: Sequence[Patch | dict[str, Any]], note: int = 60, velo
     """Render many patches (same settings) on all cores; results in input order."""
     note, velocity, hold, release, sr = check_request(note, velocity, hold_s, release_s, sample_rate)
     voices = [engine_voice(as_patch(p)) for p in patches]  # validate everything before any work
+    return [a for a, _ in render_voices(voices, note, velocity, hold, release, sr, workers)]
+
+
+def render_voices(voices: Sequence[EngineVoice], note: int, velocity: int, hold: float, release: float, sr: int,
+                  workers: int | None = None, capture: bool = False, reuse: Sequence[np.ndarray] | None = None,
+                  given: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Render already-converted voices (settings already checked) on ``workers`` threads, in order;
+    returns (audio, per-operator engine units when ``capture``) pairs. With ``reuse`` (one mask per
+    voice), masked operators are copied from ``given`` instead of computed."""
     workers = workers or os.cpu_count() or 1
+    masks = list(reuse) if reuse is not None else [None] * len(voices)
+
+    def job(k: int) -> tuple[np.ndarray, np.ndarray]:
+        m = masks[k]
+        return _render(voices[k], note, velocity, hold, release, sr, capture, m, given if m is not None else None)
+
     if workers <= 1 or len(voices) <= 1:
-        return [_render(v, note, velocity, hold, release, sr, False)[0] for v in voices]
-    _render(voices[0], note, velocity, 0.0, 0.01, sr, False)  # compile/load kernels before threads race
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda v: _render(v, note, velocity, hold, release, sr, False)[0], voices))
+        return [job(k) for k in range(len(voices))]
+    if _POOL is None:
+        _render(voices[0], note, velocity, 0.0, 0.01, sr, False)  # load the kernels before threads race for them
+    return list(_pool(workers).map(job, range(len(voices))))
 
 
 def render_events(patch: Patch | dict[str, Any], events: Iterable[tuple[float, bool, int, int]], duration_s: float,

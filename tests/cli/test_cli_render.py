@@ -7,7 +7,7 @@ import json
 import mido
 import numpy as np
 import pytest
-from cli_support import EXAMPLES, bank, cli, epiano_patch, examples, listing, proc, write_json  # noqa: F401
+from tests.cli.cli_support import EXAMPLES, bank, cli, epiano_patch, examples, listing, proc, write_json  # noqa: F401
 
 from patchsmith.synth.render import render
 from patchsmith.synth.sysex import write_vced

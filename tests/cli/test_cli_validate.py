@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from cli_support import EXAMPLES, bank, cli, epiano_patch, examples, proc, write_json  # noqa: F401
+from tests.cli.cli_support import EXAMPLES, bank, cli, epiano_patch, examples, proc, write_json  # noqa: F401
 
 
 def test_valid_example_and_patch(cli, tmp_path, epiano_patch):
@@ -122,3 +122,14 @@ def test_validate_as_a_subprocess(proc, tmp_path, epiano_patch):
                                   "error: p.json: /ol/5: found 100, allowed integer 0..99"]
     good = proc("validate", EXAMPLES / "organ.json")
     assert good.code == 0 and "valid (DX7 algorithm 32)" in good.out
+
+
+def test_repeated_keys_are_problems_not_silently_merged(cli, tmp_path):
+    text = (EXAMPLES / "organ.json").read_text().replace('"feedback": 0,', '"feedback": 0, "feedback": 7,')
+    (tmp_path / "dup.json").write_text(text)
+    r = cli("validate", "dup.json")
+    r.assert_clean_failure()
+    assert r.error_lines == ["error: dup.json: /patch/feedback: found duplicate key, allowed each key once"]
+    r = cli("validate", "dup.json", "--lenient")
+    assert r.code == 0 and "  lenient: /patch/feedback: read duplicate key" in r.out
+    assert cli("render", "dup.json").code == 2
