@@ -101,12 +101,21 @@ def note_off(v: int, ops: np.ndarray, glob: np.ndarray, env: np.ndarray, penv: n
 
 
 @njit(cache=True, nogil=True)
-def note_silent_forever(v: int, outm: np.ndarray, env: np.ndarray, gain_out: np.ndarray) -> bool:
+def _quiet_for_good(v: int, op: int, env: np.ndarray) -> bool:
+    # The EG level before amplitude modulation: AM can only make an operator quieter.
+    return env_finished(env[v, op]) and ENV_MAX - (env[v, op, E_LEVEL] >> 14) > LEVEL_THRESH
+
+
+@njit(cache=True, nogil=True)
+def note_silent_forever(v: int, outm: np.ndarray, topo: np.ndarray, env: np.ndarray) -> bool:
     """True once every carrier's release has finished below audibility (the note can be dropped)."""
+    lo, hi = topo[T_LOOP_LO], topo[T_LOOP_HI]
     for op in range(6):
         if outm[op] != 0:
-            # The EG level before amplitude modulation: AM can only make an operator quieter.
-            if not env_finished(env[v, op]) or ENV_MAX - (env[v, op, E_LEVEL] >> 14) <= LEVEL_THRESH:
+            if not _quiet_for_good(v, op, env):
+                return False
+            # A feedback loop is rendered whole while its top operator sounds (see _loop_group).
+            if lo >= 0 and lo <= op <= hi and not _quiet_for_good(v, hi, env):
                 return False
     return True
 

@@ -48,7 +48,7 @@ def render_note_kernel(ops: np.ndarray, glob: np.ndarray, mod: np.ndarray, outm:
         if not released and pos >= n_hold:
             note_off(0, ops, glob, env, penv, vinfo, srm, pe_unit)
             released = True
-        if released and not capture and not reusing and note_silent_forever(0, outm, env, gain_out):
+        if released and not capture and not reusing and note_silent_forever(0, outm, topo, env):
             break
         lv = lfo_sample(lfo)
         ld = lfo_delay(lfo)
@@ -127,7 +127,7 @@ def render_events_kernel(ops: np.ndarray, glob: np.ndarray, mod: np.ndarray, out
         for v in range(n_voices):
             if vinfo[v, V_ACTIVE] == 0:
                 continue
-            if vinfo[v, V_HELD] == 0 and note_silent_forever(v, outm, env, gain_out):
+            if vinfo[v, V_HELD] == 0 and note_silent_forever(v, outm, topo, env):
                 vinfo[v, V_ACTIVE] = 0
                 continue
             note_block(v, ops, glob, mod, outm, topo, env, penv, phase, gain_out, hist, opinfo, vinfo, lv, ld,

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..schema.patch import Patch
 from .render import as_patch, check_request, render_voices, to_float
-from .voice import engine_voice
+from .voice import EngineVoice, engine_voice
 
 Mode = Literal["off", "on"]
 
@@ -169,7 +169,7 @@ def render_evidence(patch: Patch | dict[str, Any], mode: Mode = "off", operators
     # An ablated operator changes only what lies downstream of it: every other operator's output is
     # copied from FULL's capture (exact, in integer engine units) instead of being computed again.
     masks = [_reuse_mask(p, base.topo, k - 1) for k, _ in rendered] if mode == "off" else None
-    results = render_voices([engine_voice(v) for _, v in rendered], note, velocity, hold, release, sr, workers,
+    results = render_voices([variant_voice(base, v) for _, v in rendered], note, velocity, hold, release, sr, workers,
                             reuse=masks, given=full_ops if masks else None)
     n = int(round(segment_s * sr))
     fit = lambda a: a[:n] if len(a) >= n else np.pad(a, (0, n - len(a)))  # noqa: E731
@@ -195,6 +195,28 @@ def render_evidence(patch: Patch | dict[str, Any], mode: Mode = "off", operators
     return EvidenceClip(mode=mode, sample_rate=sr, segment_s=segment_s, note=note, velocity=velocity, hold_s=hold,
                         segments=segments, audio=np.concatenate(pieces).astype(np.float32), variants=clips)
 
+
+
+def variant_voice(base: EngineVoice, variant: Patch) -> EngineVoice:
+    """The engine arrays of a variant, keeping its parent's feedback scaling: muting an operator of an
+    algorithm-32 voice must not change how strongly OP6 feeds back (Mark I scales that one 4x weaker)."""
+    v = engine_voice(variant)
+    topo = v.topo.copy()
+    topo[0:2] = base.topo[0:2]
+    return EngineVoice(v.ops, v.glob, v.mod, v.outm, topo)
+
+
+def render_variant(patch: Patch | dict[str, Any], mode: Mode, operator: int, note: int = 60, velocity: int = 100,
+                   hold_s: float = 3.0, release_s: float = 1.0, sample_rate: int = 48000) -> np.ndarray | None:
+    """One evidence variant (OPk muted or isolated, ``operator`` 1..6) rendered on its own; None if skipped."""
+    p = as_patch(patch)
+    k = check_operators([operator])[0]
+    note, velocity, hold, release, sr = check_request(note, velocity, hold_s, release_s, sample_rate)
+    variant = ablate(p, k - 1) if mode == "off" else isolate(p, k - 1)
+    if variant is None:
+        return None
+    (audio, _), = render_voices([variant_voice(engine_voice(p), variant)], note, velocity, hold, release, sr, 1)
+    return audio
 
 
 def _reuse_mask(patch: Patch, topo: np.ndarray, op: int) -> np.ndarray:
