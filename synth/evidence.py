@@ -51,6 +51,7 @@ class EvidenceClip(BaseModel):
     sample_rate: int
     segment_s: float
     note: int
+    sounding_note: int = Field(description="the played note moved by the patch's transpose: the pitch you hear")
     velocity: int
     hold_s: float
     segments: list[Segment]
@@ -192,7 +193,8 @@ def render_evidence(patch: Patch | dict[str, Any], mode: Mode = "off", operators
             pieces.append(by_op[k])
             clips[label] = by_op[k]
         segments.append(seg)
-    return EvidenceClip(mode=mode, sample_rate=sr, segment_s=segment_s, note=note, velocity=velocity, hold_s=hold,
+    return EvidenceClip(mode=mode, sample_rate=sr, segment_s=segment_s, note=note, sounding_note=note + p.transpose,
+                        velocity=velocity, hold_s=hold,
                         segments=segments, audio=np.concatenate(pieces).astype(np.float32), variants=clips)
 
 
