@@ -78,8 +78,7 @@ def test_every_algorithm_is_bit_identical_to_dexed_on_a_simple_voice(alg):
     ours = render(p, note=note, velocity=velocity, hold_s=0.6, release_s=0.4)
     ref = dexed_render(p, note=note, velocity=velocity, hold_s=0.6, release_s=0.4)
     assert ours.shape == ref.shape
-    # Identical, up to Mark I's one-LSB loop quirk in algorithms 4 and 6 (2^-12 = one output step).
-    assert np.abs(ours - ref).max() <= (2.0**-12 if alg in (4, 6) else 0.0)
+    np.testing.assert_array_equal(ours, ref)
 
 
 @pytest.mark.parametrize("seed", range(12))
