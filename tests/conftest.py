@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,3 +27,16 @@ def need(path: Path) -> Path:
 @pytest.fixture
 def yamaha_dir() -> Path:
     return need(YAMAHA)
+
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wheel of the project built once from a clean copy of the source (no stale build/ folder)."""
+    src = tmp_path_factory.mktemp("source") / "patchsmith"
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "dist", "demo-out", ".npm-tools", "__pycache__", "*.egg-info", ".pytest_cache",
+        ".hypothesis"))
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
+                    str(src)], check=True, capture_output=True)
+    return next(out.glob("patchsmith-*.whl"))

@@ -23,10 +23,8 @@ def test_editable_install_maps_every_folder(tmp_path):
     assert int(n) == 4800
 
 
-def test_regular_wheel_install_has_the_same_layout(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path / "dist"), str(REPO)], check=True, capture_output=True)
-    wheel = next((tmp_path / "dist").glob("patchsmith-*.whl"))
+def test_regular_wheel_install_has_the_same_layout(tmp_path, built_wheel):
+    wheel = built_wheel
     names = zipfile.ZipFile(wheel).namelist()
     for sub in SUBPACKAGES:
         assert f"patchsmith/{sub}/__init__.py" in names
