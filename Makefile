@@ -19,8 +19,16 @@ $(DEV_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@ $(CORE_STAMP)
 
+# The examples rendered, then the main job: three descriptions designed by the offline designer
+# (no network, no key; a model named in the environment is ignored here on purpose).
+DEMO_PROMPTS := "glassy electric piano, soft attack" "deep punchy bass" "slow warm pad with vibrato"
+
 demo: $(CORE_STAMP)
 	$(VENV)/bin/patchsmith demo --out demo-out
+	@for prompt in $(DEMO_PROMPTS); do \
+		dir=demo-out/design-$$(printf '%s' "$$prompt" | tr -cs 'A-Za-z0-9' '-' | sed 's/-*$$//' | tr 'A-Z' 'a-z'); \
+		env -u PATCHSMITH_MODEL -u PATCHSMITH_BASE_URL $(VENV)/bin/patchsmith design "$$prompt" -o "$$dir" || exit 1; \
+	done
 
 test: $(DEV_STAMP)
 	$(PY) -m pytest -q

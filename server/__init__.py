@@ -1,1 +1,1 @@
-"""patchsmith.server: see ../shared/design/architecture.md (not yet built)."""
+"""patchsmith.server: the DX7 tools over MCP (``app.build_server``; ``transport`` for stdio and HTTP)."""

@@ -2,7 +2,8 @@
 
 ``common`` holds what every subcommand shares (voice sources and ``SOURCE:N`` addressing, errors,
 atomic output files, progress); ``render``, ``validate``, ``convert``, ``info``, ``demo``,
-``describe``, ``evidence`` and ``edit`` each expose ``add_parser(sub)`` and ``run(args) -> int``.
+``describe``, ``evidence``, ``edit``, ``design`` and ``chat`` each expose ``add_parser(sub)`` and
+``run(args) -> int``.
 Bad input exits with status 2 and one ``error:`` line per problem on stderr, never a traceback, and
 nothing is left half-written.
 """
@@ -15,13 +16,13 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import convert, demo, describe, edit, evidence, info, render, validate
+from . import chat, convert, demo, describe, design, edit, evidence, info, render, serve, validate
 from .common import EXIT_BAD_INPUT, CliError
 
 __all__ = ["build_parser", "main"]
 
 # In the order ``--help`` lists them.
-COMMANDS = (render, validate, convert, info, demo, describe, evidence, edit)
+COMMANDS = (render, validate, convert, info, demo, describe, evidence, edit, design, chat, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,7 +20,8 @@ def test_pyproject_ships_the_cli_package_and_its_console_script():
 
 def test_every_subcommand_module_has_add_parser_and_run():
     names = set(build_parser()._subparsers._group_actions[0].choices)
-    assert names == {"render", "validate", "convert", "info", "demo", "describe", "evidence", "edit"}
+    assert names == {"render", "validate", "convert", "info", "demo", "describe", "evidence", "edit", "design", "chat",
+                     "serve"}
     for module in COMMANDS:
         assert callable(module.add_parser) and callable(module.run)
         assert module.__name__.rsplit(".", 1)[1] in names
