@@ -7,17 +7,20 @@ and no network (``shared/design/architecture.md``, "The main job on a fresh mach
    with the instrument words of each caption (captions name the instrument first) weighted 3x,
    gives each patch a text relevance; the patches within ``pool_relevance`` of the best are the
    plausible ones.
-2. **Choose by consensus.** Among the plausible patches the designer picks the one that sounds most
-   like the others (a minimum-Bayes-risk choice): each patch's render at a reference note (RMS envelope
-   and a coarse log-mel spectrum) is compared with the renders of the other plausible patches, weighted
-   by their relevance. A text can match many patches equally well; the one nearest to all of them is
-   the safest guess at the sound the words describe. Only patches within ``candidate_relevance`` of
-   the best text match may win, so the consensus never trades the instrument away, and a small bonus
-   goes to patches whose measured envelope and timbre already meet the text's modifiers.
+2. **Choose by consensus.** Each plausible patch's relevance r gives the chance that it is the sound
+   meant (proportional to exp((r - 1) / temperature)); the designer picks the patch with the highest
+   expected similarity to that sound, a minimum-Bayes-risk choice. Similarity compares renders at a
+   reference note (RMS-envelope cosine minus a coarse log-mel distance), a patch counting as
+   similarity 1 to itself, so a clear text winner keeps its lead while among equally good text
+   matches the most typical sound wins. Only patches within ``candidate_relevance`` of the best text
+   score, and within ``candidate_head_relevance`` of the best score on the instrument words alone,
+   may win: the consensus never trades the instrument away. A small bonus goes to patches whose
+   measured envelope and timbre already meet the text's modifiers.
 3. **Edit.** The modifiers in the text (``agent/modifiers.py``) become ``synth.edits`` steps. An
-   absolute one ("soft attack", "long release", "no vibrato") is applied only when the match's
-   descriptors do not already meet it, one step at a time until they do (at most three units); a
-   relative one ("brighter", "more vibrato") is always applied.
+   absolute one ("soft attack", "long release", "no vibrato") is applied, with the amount it asks
+   for, only when the match's descriptors do not already meet it; a relative one ("brighter", "more
+   vibrato") is always applied, stepping until the descriptors show an audible move (at most three
+   units). Relative words are left out of the retrieval: they ask for a change, not for a sound.
 
 Everything is deterministic: the same text and library give the same patch, bit for bit.
 ``refine(patch, text)`` turns a follow-up ("shorter decay, a bit brighter") into edit steps for
@@ -46,17 +49,17 @@ from ..evals.descriptors import describe_audio
 from ..evals.distances import mel_filterbank
 from ..schema.audio import AudioDescriptors
 from ..schema.patch import Patch
-from ..synth.edits import Change, EditError, adjust, apply_edits
+from ..synth.edits import Change, adjust, apply_edits
 from ..synth.render import as_patch, render, render_batch
 from .library import LibraryError, LibraryPatch, RenderSettings, load_library
-from .modifiers import MAX_AMOUNT, Modifier, agreement, direction, parse_modifiers, satisfied
+from .modifiers import Modifier, agreement, direction, parse_modifiers, satisfied
 from .retrieval import BM25Index, split_head, tokenize
 
 MAX_TEXT = 4000  # characters; a description is a sentence or two, this is a guard against garbage
 SAMPLE_RATE = 48000
 # The reference note every patch is compared on: the source research's render convention.
 PROBE = RenderSettings(note=60, velocity=100, hold_s=6.4, release_s=3.2)
-MAX_SEEK_UNITS = 3  # an absolute modifier moves a patch by at most this many edit units in all
+MAX_SEEK_UNITS = 3  # one modifier moves a patch by at most this many edit units in all
 
 
 # --- the library -----------------------------------------------------------------------------------------
@@ -80,12 +83,9 @@ def sound_of(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Sound:
     # The RMS envelope of evals.distances.rms_envelope (2048-sample frames every 512 samples), from
     # the energies of 512-sample blocks: four blocks make a frame.
     n_frames = 1 + max(0, x.size - 2048) // 512
-    blocks = np.zeros(n_frames + 3)
-    head = x[: min(x.size, (n_frames + 3) * 512)]
-    e = np.square(head)
-    nb = -(-e.size // 512)
-    blocks[:nb] = np.pad(e, (0, nb * 512 - e.size)).reshape(nb, 512).sum(axis=1)
-    env = np.sqrt(np.convolve(blocks, np.ones(4), mode="valid")[:n_frames] / 2048.0)
+    e = np.square(x[: (n_frames + 3) * 512])
+    blocks = np.pad(e, (0, (n_frames + 3) * 512 - e.size)).reshape(n_frames + 3, 512).sum(axis=1)
+    env = np.sqrt(np.convolve(blocks, np.ones(4), mode="valid") / 2048.0)
     norm = float(np.linalg.norm(env))
     # A coarse log-mel spectrogram: Hann frames without overlap, 32 mel bands, floored at -100 dB.
     t = x.size // _MEL_FRAME
@@ -203,13 +203,13 @@ class Library(Sequence[LibraryPatch]):
         """The dataset builder's Parquet output (a file or a folder of shards): the captioned rows.
 
         Reads the columns ``patch`` (canonical patch JSON, or an object), ``caption`` or ``captions``,
-        and ``id``, ``name`` and ``family`` when present. Needs pyarrow (the ``train`` extra).
+        and ``id``, ``name`` and ``family`` when present. Needs pyarrow (not a core dependency).
         """
         try:
             import pyarrow.dataset as ds
         except ImportError:
-            raise ImportError("Library.from_parquet needs pyarrow, which the 'train' extra installs: "
-                              "pip install 'patchsmith[train]' (or pip install pyarrow)") from None
+            raise ImportError("Library.from_parquet needs pyarrow, which is not a core dependency: "
+                              "pip install pyarrow") from None
         from ..schema.validate import validate
 
         try:
@@ -267,7 +267,7 @@ class Library(Sequence[LibraryPatch]):
                 raise LibraryError([f"{p}: expected a source-research caption CSV (NAME_captions.csv) with its "
                                     f"patch CSV (NAME.csv) beside it"])
             return cls.from_source_research(p, pair)
-        if p.is_file() and p.suffix == ".parquet" or p.is_dir() and any(p.rglob("*.parquet")):
+        if (p.is_file() and p.suffix == ".parquet") or (p.is_dir() and any(p.rglob("*.parquet"))):
             return cls.from_parquet(p)
         if p.is_dir():
             pairs = sorted(p.glob("*_captions.csv"))
@@ -283,6 +283,10 @@ class Library(Sequence[LibraryPatch]):
     def position(self, id: str) -> int:
         """The index of the patch with this id (``KeyError`` when there is none)."""
         return self._position[id]
+
+    def has(self, id: str) -> bool:
+        """Whether a patch with this id is in the library."""
+        return id in self._position
 
     @property
     def index(self) -> BM25Index:
@@ -326,11 +330,16 @@ FIELD_WEIGHTS = {"head": 3.0, "body": 1.0}
 
 
 def _fields(e: LibraryPatch) -> dict[str, str]:
-    """A patch's text for the index: instrument words (heads, family, a descriptive name) and the rest."""
+    """A patch's text for the index: its instrument words (caption heads) and the rest of its captions.
+
+    A library that names its patches and families in words of its own (the packaged one) adds both to
+    the instrument words; a family taken from a caption's head (a source-research library) would only
+    count those words twice, and a DX7 voice name ("SYN-BASS") adds nothing measurable.
+    """
     heads, bodies = zip(*(split_head(c) for c in e.captions))
     head = list(heads)
-    if e.tags or e.family not in {_head_family(c) for c in e.captions}:
-        head.append(e.family)  # a family given separately (the packaged library) is instrument words too
+    if e.family not in {_head_family(c) for c in e.captions}:
+        head += [e.family, e.name]
     return {"head": " ; ".join(head), "body": " ; ".join([*bodies, *(t.replace("-", " ") for t in e.tags)])}
 
 
@@ -399,7 +408,6 @@ class DesignerSettings(BaseModel):
     temperature: float = Field(0.3, gt=0)  # chance that a plausible patch is the one: exp((relevance - 1) / T)
     spectral: float = Field(0.5, ge=0)  # similarity = RMS-envelope cosine - spectral * log-mel distance / 20 dB
     agreement: float = Field(0.05, ge=0)  # bonus for already meeting the text's modifiers (-1..1 agreement)
-    seek_units: int = Field(MAX_SEEK_UNITS, ge=1, le=9)  # the most edit units one modifier may take in all
 
 
 # --- the designer ----------------------------------------------------------------------------------------
@@ -428,8 +436,14 @@ def _quantity(q: str, d: AudioDescriptors | None) -> str:
     field, label, unit = _QUANTITY[q]
     v = None if d is None else getattr(d, field)
     if v is None:
-        return f"{label} none" if field != "decay20_ms" else f"{label} never"
-    return f"{label} {v:.0f}{(' ' + unit) if unit else ''}" if abs(v) >= 10 else f"{label} {v:.2f}{(' ' + unit) if unit else ''}"
+        # "Not reached" reads differently per quantity (schema/audio.py documents each None).
+        if d is not None and field == "decay20_ms":
+            return "never falls 20 dB while held"
+        if d is not None and field == "release_ms":
+            return "release outlasts the clip" if d.sustain_db is not None else "nothing left to release"
+        return f"no {label} measured"
+    unit = f" {unit}" if unit else ""
+    return f"{label} {v:.0f}{unit}" if abs(v) >= 10 else f"{label} {v:.2f}{unit}"
 
 
 class OfflineDesigner:
@@ -453,7 +467,7 @@ class OfflineDesigner:
         lib, st = self.library, self.settings
         scores = lib.index.scores(text)
         heads = lib.head_index.scores(text)
-        banned = [lib.position(x) for x in exclude if x in lib._position]
+        banned = [lib.position(x) for x in exclude if lib.has(x)]
         scores[banned] = -np.inf
         heads[banned] = 0.0
         order = np.lexsort((np.arange(scores.size), -scores))
@@ -527,10 +541,12 @@ class OfflineDesigner:
                                                                   AudioDescriptors]:
         """Apply the modifiers in order, each checked on the render's descriptors.
 
-        An absolute modifier is applied only while the sound does not meet it (``force``: one step even
-        when it does, as a follow-up asks for a change); a relative one until the quality has moved
-        audibly the asked way. Either takes at most ``MAX_SEEK_UNITS`` units, and a change that moves
-        the sound the other way is dropped. Returns the patch, the steps, notes and its descriptors.
+        A relative modifier steps until the quality has moved audibly the asked way. An absolute one is
+        applied only when the sound does not meet it: in a description (``force`` False) once, with the
+        amount it asks for (the words may describe the sound loosely); in a follow-up (``force``) step
+        by step until the sound meets it, or, when it already did, like a relative one. Either takes at
+        most ``MAX_SEEK_UNITS`` units, and a change that moves the sound the other way is dropped.
+        Returns the patch, the steps, notes and the final descriptors.
         """
         note = _sounding(patch, settings.note)
         steps: list[dict[str, Any]] = []
@@ -549,7 +565,8 @@ class OfflineDesigner:
             seek_target = absolute and not ok
             trial, trial_d, trial_steps, used, amount = patch, d, [], 0, m.amount
             why = ""
-            limit = self.settings.seek_units
+            # A description gets the amount it asks for; a follow-up may take more to reach its target.
+            limit = MAX_SEEK_UNITS if (force or not absolute) else abs(m.amount)
             while used < limit:
                 amount = max(-(limit - used), min(limit - used, amount))
                 res = adjust(trial, m.quality, amount)
@@ -616,9 +633,11 @@ class OfflineDesigner:
                render: RenderSettings | None = None) -> list[dict[str, Any]]:
         """The edit steps a follow-up asks for ("shorter decay, a bit brighter"); [] when it names no quality.
 
-        Relative words ("shorter", "more vibrato") give one step each. An absolute one ("soft attack")
-        steps until the patch's render (at ``render``, default note 60) meets it, or one step when it
-        already does: a follow-up always asks for a change.
+        Each quality named steps until the patch's render (at ``render``, default note 60) shows it: a
+        relative word ("shorter", "more vibrato") until the quality moves audibly, an absolute one ("soft
+        attack") until the sound meets it (or moves audibly, when it already did: a follow-up asks for a
+        change). At most ``MAX_SEEK_UNITS`` units per quality; a step that moves the sound the wrong way
+        is left out.
         """
         text = _check_text(text)
         try:
@@ -637,5 +656,5 @@ def design(text: str, library: Library | None = None, *, top_k: int = 5) -> Desi
     return OfflineDesigner(library).design(text, top_k=top_k)
 
 
-__all__ = ["DesignResult", "DesignerSettings", "EditError", "Library", "Match", "OfflineDesigner", "PROBE", "Sound",
-           "describe_render", "design", "sound_of", "MAX_AMOUNT"]
+__all__ = ["DesignResult", "DesignerSettings", "Library", "Match", "OfflineDesigner", "PROBE", "Sound",
+           "describe_render", "design", "sound_of"]

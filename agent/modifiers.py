@@ -116,11 +116,10 @@ _STAGES: dict[str, tuple[str, dict[str, tuple[int, int]]]] = {
     "tails": ("release", _LENGTH), "sustain": ("sustain", _SUSTAIN),
 }
 # Words that are neither a direction nor a reason to stop looking for one ("a moderate decay").
-_NEUTRAL = {"moderate", "medium", "moderately", "relatively", "fairly", "rather", "somewhat", "pretty", "a", "an",
-            "the", "its", "their", "his", "her", "with", "and", "yet", "but", "nice", "nicely", "overall", "initial",
-            "final", "envelope", "amplitude", "volume", "note", "notes", "of", "in", "on", "at", "natural",
-            "noticeable", "audible", "characteristic", "typical", "distinctive", "subtle"}
-_NEUTRAL_STAGE = _NEUTRAL - {"natural", "subtle"}
+_NEUTRAL_STAGE = {"moderate", "medium", "moderately", "relatively", "fairly", "rather", "somewhat", "pretty", "a",
+                  "an", "the", "its", "their", "his", "her", "with", "and", "yet", "but", "nice", "nicely", "overall",
+                  "initial", "final", "envelope", "amplitude", "volume", "note", "notes", "of", "in", "on", "at",
+                  "noticeable", "audible", "characteristic", "typical", "distinctive"}
 
 # Standalone words: word -> (quality, sign, base amount, relative).
 _BARE: dict[str, tuple[str, int, int, bool]] = {
@@ -187,10 +186,6 @@ _VERBS = {  # verb -> (sign on the stage that follows, base); "shorten the decay
     "shorten": (-1, 1), "tighten": (-1, 1), "lengthen": (1, 1), "extend": (1, 1), "prolong": (1, 1),
     "soften": (1, 1), "slow": (1, 1), "sharpen": (-1, 1), "quicken": (-1, 1), "speed": (-1, 1), "harden": (-1, 1),
 }
-_FILLER = {"a", "an", "the", "some", "any", "of", "it", "its", "up", "down", "out", "to", "and", "with", "make",
-           "please", "much", "bit", "little", "more", "less", "lot", "too", "than", "now", "also", "just", "be",
-           "is", "should", "that", "was", "this", "sound", "tone", "timbre", "instrument", "patch"}
-
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[,;.!?:()/]")
 _BREAK = {",", ";", ".", "!", "?", ":", "(", ")", "/", "but", "while", "then", "whereas", "though", "although"}
 
@@ -460,7 +455,8 @@ def parse_modifiers(text: str) -> ParsedModifiers:
             cur.base = max(cur.base, f.base)
             cur.intensity = max(cur.intensity or 0, f.intensity or 0) or None
             cur.relative = cur.relative and f.relative
-            cur.used = sorted(set(cur.used) | set(f.used)) if f.staged == cur.staged and not f.staged else cur.used
+            if not f.staged:
+                cur.used = sorted(set(cur.used) | set(f.used))  # "bright ... brighter": both words are its
     mods = []
     for f in sorted(best.values(), key=lambda f: f.used[0]):
         amount = _clamp(f.sign * max(1, f.intensity if f.intensity is not None else f.base))

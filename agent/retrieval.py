@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -175,7 +175,7 @@ class BM25Index:
     """BM25F over documents with named text fields (or plain strings, one field ``text``)."""
 
     def __init__(self, docs: Sequence[Mapping[str, str] | str], *, field_weights: Mapping[str, float] | None = None,
-                 k1: float = 1.2, b: float = 0.75, tokenizer=tokenize):
+                 k1: float = 1.2, b: float = 0.75, tokenizer: Callable[[str], list[str]] = tokenize):
         """Index ``docs``; ``field_weights`` weighs each field's term counts (unnamed fields weigh 1)."""
         if isinstance(docs, (str, bytes)) or not isinstance(docs, Sequence):
             raise ValueError("docs: allowed a sequence of strings or of {field: text} mappings")
@@ -263,7 +263,7 @@ def plain_tokenize(text: str) -> list[str]:
 class TfidfIndex:
     """Plain TF-IDF (smooth idf, L2-normalised) with cosine similarity: the baseline retriever."""
 
-    def __init__(self, docs: Sequence[str], tokenizer=plain_tokenize):
+    def __init__(self, docs: Sequence[str], tokenizer: Callable[[str], list[str]] = plain_tokenize):
         """Index ``docs`` (strings)."""
         self.tokenizer = tokenizer
         counts = [Counter(tokenizer(d)) for d in docs]
