@@ -9,6 +9,7 @@ every field and its unit). Everything is vectorised numpy on a few shared interm
 - a sharper one (two periods) for the attack, whose own 10-90% rise on a step is removed in quadrature;
 - one power spectrum summed over the audible part (Hann frames long enough to resolve f0/2),
   for centroid, brightness and inharmonicity;
+- the dB envelope's swing about its local straight-line trend, for beating;
 - a YIN pitch track (cumulative-mean-normalised difference, computed with FFTs for all frames at once)
   searched around the played note, over the held part.
 
@@ -37,6 +38,9 @@ MIN_HELD_S = 0.2
 YIN_THRESHOLD = 0.12  # first dip of the normalised difference below this is the period (YIN's absolute threshold)
 YIN_VOICED = 0.25  # a frame whose best dip is above this has no usable period
 MAX_PITCH_FRAMES = 250  # enough to follow a 5-7 Hz vibrato over an 8 s hold
+BEAT_BOX_S = 0.01  # beating: the dB envelope box-smoothed over 10 ms (passes < ~45 Hz) ...
+BEAT_STEP_S = 0.005  # ... read every 5 ms
+BEAT_WINDOW_MAX_S = 1.0  # the swing is read within a third of the held part, at most this long
 LOWEST_HZ = 10.0  # below this a bin is DC or rumble, not part of the sound's spectrum
 
 _TINY = 1e-15  # energy floor: 10*log10 gives FLOOR_DB (-150 dB)
@@ -293,48 +297,44 @@ def _noise_floor_db(tail_db: np.ndarray, hop: int, sr: float) -> float:
     return FLOOR_DB
 
 
+def _local_line(y: np.ndarray, k: int) -> np.ndarray:
+    """Least-squares line through a centred window of ``k`` points (shortened at the ends), at each point."""
+    n = y.size
+    t = np.arange(n, dtype=np.float64)
+    sums = [np.concatenate([[0.0], np.cumsum(v)]) for v in (np.ones(n), t, t * t, y, t * y)]
+    lo = np.maximum(np.arange(n) - k // 2, 0)
+    hi = np.minimum(np.arange(n) + k // 2 + 1, n)
+    s0, s1, s2, sy, sty = (c[hi] - c[lo] for c in sums)
+    den = s0 * s2 - s1 * s1
+    slope = np.where(den > 0, (s0 * sty - s1 * sy) / np.where(den > 0, den, 1.0), 0.0)
+    return (sy - slope * s1) / s0 + slope * t
+
+
 def _beating(env_db: np.ndarray, times: np.ndarray, t_start: float, t_end: float, hop: int, sr: float) -> float | None:
-    """Time-weighted median prominence of the envelope's crests and dips over the held part, as a depth."""
+    """Median over the held part of the envelope's swing about its local trend, as a depth.
+
+    The dB envelope (10 ms box, 5 ms steps) minus a local straight line (the trend: a DX7 envelope
+    stage is a straight line in dB, so a decay of any speed leaves nothing) is the slow fluctuation;
+    its max - min within a window of a third of the held part (at most 1 s, so beats down to about
+    1 Hz show in a long note) is the swing there. The median over the held part ignores the few
+    windows an envelope-stage bend touches.
+    """
     if t_end - t_start < MIN_HELD_S:
         return None
     i0, i1 = np.searchsorted(times, [t_start, t_end])
     seg = env_db[i0:i1]
-    # 25 ms box (passes < ~18 Hz), then 5 ms steps: the band of "slow" fluctuation.
-    box = max(1, int(round(0.025 * sr / hop)))
-    step = max(1, int(round(0.005 * sr / hop)))
+    box = max(1, int(round(BEAT_BOX_S * sr / hop)))
+    step = max(1, int(round(BEAT_STEP_S * sr / hop)))
     c = np.concatenate([[0.0], np.cumsum(seg)])
     y = ((c[box:] - c[:-box]) / box)[::step]
-    k = 5  # an extremum must be the extreme within +-25 ms: ripple wiggles on a slope are not extrema
-    if y.size < 2 * k + 3:
+    dt = step * hop / sr
+    k = max(3, int(round(min(BEAT_WINDOW_MAX_S, max(0.1, y.size * dt / 3.0)) / dt)) | 1)
+    if y.size < k + 2:
         return None
-    win = sliding_window_view(y, 2 * k + 1)
-    mid = y[k:-k]
-    kind = (mid >= win.max(axis=1)).astype(int) - (mid <= win.min(axis=1)).astype(int)  # +1 crest, -1 dip
-    idx = np.flatnonzero(kind)
-    if idx.size < 3:
-        return 0.0
-    # Merge runs of crests (or dips) into their most extreme member, so that crests and dips alternate.
-    kinds = kind[idx]
-    run_start = np.r_[0, np.flatnonzero(kinds[1:] != kinds[:-1]) + 1]
-    signed = mid[idx] * kinds
-    run = np.cumsum(np.r_[True, kinds[1:] != kinds[:-1]]) - 1
-    best = np.maximum.reduceat(signed, run_start)
-    cand = np.flatnonzero(signed == best[run])
-    keep = cand[np.r_[True, run[cand][1:] != run[cand][:-1]]]
-    pos, val, sgn = idx[keep], mid[idx[keep]], kinds[keep]
-    if pos.size < 3:
-        return 0.0
-    # Prominence: how far a crest rises above the higher of its neighbouring dips (a dip: how far it sinks
-    # below the lower crest). A monotone decay or an envelope-stage change has no crest-dip-crest: no beating.
-    s_mid = sgn[1:-1]
-    prom = s_mid * val[1:-1] - np.maximum(s_mid * val[:-2], s_mid * val[2:])
-    span = 0.5 * (pos[2:] - pos[:-2]).astype(float)
-    depth = np.tanh(np.maximum(prom, 0.0) * math.log(10.0) / 40.0)  # a swing of 20*log10((1+d)/(1-d)) dB -> d
-    # Time not covered by any crest or dip (a monotone decay, a steady level) counts as depth 0.
-    order = np.argsort(depth)[::-1]
-    covered = np.cumsum(span[order])
-    j = int(np.searchsorted(covered, 0.5 * float(y.size - 1)))
-    return round(float(depth[order[j]]) if j < depth.size else 0.0, 3) + 0.0
+    swing = sliding_window_view(y - _local_line(y, k), k)
+    pp = swing.max(axis=1) - swing.min(axis=1)
+    depth = np.tanh(pp * math.log(10.0) / 40.0)  # a swing of 20*log10((1+d)/(1-d)) dB -> d
+    return round(float(np.median(depth)), 3) + 0.0
 
 
 # --- spectrum ------------------------------------------------------------------------------------

@@ -72,9 +72,11 @@ class AudioDescriptors(BaseModel):
                     "deviation): 0 for a steady tone, about the depth of a sinusoidal vibrato; None when no pitch.")
     beating: float | None = Field(
         ge=0, le=1,
-        description="Depth (0..1) of slow amplitude fluctuation (about 0.5-20 Hz) over the held part, as (max-min)/(max+min) "
-                    "of the envelope swings: 0 for a steady or smoothly decaying tone, near 1 for two equal detuned "
-                    "partials; from detuned operators or tremolo. None when the held part is too short (< 0.2 s).")
+        description="Depth (0..1) of slow amplitude fluctuation (about 1-40 Hz) over the held part, as (max-min)/(max+min) "
+                    "of the envelope's swing about its local straight-line (dB) trend within a window of a third of the "
+                    "held part (at most 1 s), median over the held part: 0 for a steady tone or a decay of any speed, "
+                    "near 1 for two equal detuned partials; from detuned operators or tremolo. None when the held part "
+                    "is too short (< 0.2 s).")
     silent: bool = Field(description=f"True when the peak is below {SILENCE_DBFS:g} dBFS.")
     clipping: bool = Field(description="True when the peak exceeds full scale (1.0): the clip would clip at raw gain.")
 

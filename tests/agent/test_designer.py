@@ -195,7 +195,7 @@ def test_parquet_library_or_a_clear_error(tmp_path):
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        with pytest.raises(ImportError, match=r"patchsmith\[train\]"):
+        with pytest.raises(ImportError, match=r"pip install pyarrow"):
             Library.from_parquet(tmp_path / "x.parquet")
         return
     lib = load_library()[:3]
