@@ -165,13 +165,17 @@ def render_evidence(patch: Patch | dict[str, Any], mode: Mode = "off", operators
     if shuffle:
         random.Random(seed).shuffle(variants)
     base = engine_voice(p)
-    (full_audio, full_ops), = render_voices([base], note, velocity, hold, release, sr, 1, capture=True)
     rendered = [(k, v) for k, v in variants if v is not None]
-    # An ablated operator changes only what lies downstream of it: every other operator's output is
-    # copied from FULL's capture (exact, in integer engine units) instead of being computed again.
-    masks = [_reuse_mask(p, base.topo, k - 1) for k, _ in rendered] if mode == "off" else None
-    results = render_voices([variant_voice(base, v) for _, v in rendered], note, velocity, hold, release, sr, workers,
-                            reuse=masks, given=full_ops if masks else None)
+    voices = [variant_voice(base, v) for _, v in rendered]
+    if mode == "off":
+        # An ablated operator changes only what lies downstream of it: every other operator's output
+        # is copied from FULL's capture (exact, in integer engine units) instead of computed again.
+        (full_audio, full_ops), = render_voices([base], note, velocity, hold, release, sr, 1, capture=True)
+        masks = [_reuse_mask(p, base.topo, k - 1) for k, _ in rendered]
+        results = render_voices(voices, note, velocity, hold, release, sr, workers, reuse=masks, given=full_ops)
+    else:
+        # Isolated variants keep few operators and share nothing with FULL: all render at once.
+        (full_audio, _), *results = render_voices([base] + voices, note, velocity, hold, release, sr, workers)
     n = int(round(segment_s * sr))
     fit = lambda a: a[:n] if len(a) >= n else np.pad(a, (0, n - len(a)))  # noqa: E731
     by_op = {k: fit(a) for (k, _), (a, _) in zip(rendered, results)}
