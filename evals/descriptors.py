@@ -7,6 +7,8 @@ every field and its unit). Everything is vectorised numpy on a few shared interm
   four periods of the played note's f0 (so that neither the f0 ripple nor the f0/2 ripple of a DX7
   ratio-0.5 operator shows), normalised at the clip edges; decays, sustain and release are read on it;
 - a sharper one (two periods) for the attack, whose own 10-90% rise on a step is removed in quadrature;
+  the attack rises to the onset's peak: the first crest or shelf (where the rise stalls) at 60% or more
+  of the maximum, so a layered voice's later, higher swell or beat crest does not count as its attack;
 - one power spectrum summed over the audible part (Hann frames long enough to resolve f0/2),
   for centroid, brightness and inharmonicity;
 - the dB envelope's swing about its local straight-line trend, for beating;
@@ -28,6 +30,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ..schema.audio import FLOOR_DB, SILENCE_DBFS, AudioDescriptors
 
 BLOCK_S = 0.0005  # envelope resolution
+ONSET_PEAK = 0.6  # the attack ends at the first crest or shelf at this share of the envelope's maximum or more
+ONSET_KNEE = 0.25  # a shelf: the rise slows below this share of its mean rate so far
 BRIGHTNESS_SPLIT_HZ = 1500.0
 HARMONIC_TOLERANCE_CENTS = 30.0
 AUDIBLE_DB = 60.0  # the spectrum is taken where the envelope is within this of its peak
@@ -97,7 +101,7 @@ def describe_audio(audio: np.ndarray, sample_rate: float, note: int | None = Non
     # The first block within 0.1 dB of the top: a steady tone's maximum may be any one of its ripples.
     i_peak = int(np.argmax(env_db >= peak_db - 0.1))
 
-    attack, t10, t90 = _attack(blocks, times, f_ref, hop, sr, math.sqrt(env.max()))
+    attack, t10, t90 = _attack(blocks, times, f_ref, hop, sr, np.sqrt(env))
     i_off = None if note_off is None else int(np.searchsorted(times, note_off))
     decay_end = blocks.size if i_off is None else min(i_off, blocks.size)
     decay20 = _time_to_fall(env_db, times, i_peak, decay_end, peak_db - 20.0)
@@ -234,17 +238,61 @@ def _step_rise_s(n_taps: int, block_s: float) -> float:
     return _first_crossing(amp, t, 0.9) - _first_crossing(amp, t, 0.1)
 
 
+def _onset_peak(amp: np.ndarray) -> float:
+    """The onset's peak: the envelope's first crest or shelf at ONSET_PEAK or more of its maximum.
+
+    A layered or beating voice may rise fast to a first crest (or a shelf) and swell, or beat, to a higher
+    crest long after: the attack is the rise to the first one. The rise ends at the first block, at
+    ONSET_PEAK of the maximum or more, after which the envelope grows, over the next half of the time
+    taken so far since the 10% point, at less than ONSET_KNEE of its mean rate so far (a linear ramp or
+    a steady rise never stalls before its top; a crest or a shelf does). Returns the envelope's highest
+    value over that look-ahead.
+    """
+    top = float(amp.max())
+    i_top = int(np.argmax(amp))
+    i_start = int(np.argmax(amp >= 0.1 * top))
+    if top <= 0.0 or i_top - i_start < 2:
+        return top
+    i = np.arange(i_start + 1, i_top)
+    elapsed = i - i_start
+    w = np.maximum(2, (elapsed + 1) // 2)
+    ahead = _range_max(amp, i + 1, np.minimum(i + 1 + w, amp.size))
+    here = amp[i]
+    stall = (here >= ONSET_PEAK * top) & (ahead - here <= ONSET_KNEE * (here - amp[i_start]) * w / elapsed)
+    if not stall.any():
+        return top
+    k = int(np.argmax(stall))
+    return float(max(ahead[k], here[k]))
+
+
+def _range_max(a: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``max(a[lo:hi])`` for each pair (``hi > lo``), from a sparse table of power-of-two window maxima."""
+    levels = [a]
+    while 2 ** len(levels) <= a.size:
+        prev, half = levels[-1], 2 ** (len(levels) - 1)
+        levels.append(np.maximum(prev[:-half], prev[half:]))
+    k = np.floor(np.log2(hi - lo)).astype(int)
+    out = np.empty(lo.size)
+    for level in np.unique(k):
+        sel = k == level
+        t = levels[level]
+        out[sel] = np.maximum(t[lo[sel]], t[hi[sel] - 2 ** level])
+    return out
+
+
 def _attack(blocks: np.ndarray, times: np.ndarray, f_ref: float | None, hop: int, sr: float,
-            smooth_peak: float) -> tuple[float, float, float]:
+            smooth_amp: np.ndarray) -> tuple[float, float, float]:
     taps = _hann_taps(_window_s(f_ref, 2.0, 0.002, 0.03, 0.01), hop, sr)
     amp = np.sqrt(_smooth(blocks, taps))
-    # Thresholds relative to the smoother envelope's peak: the sharper one also follows fast beating
-    # between partials, and its own highest beat crest may come seconds after the attack is over.
-    top = min(float(amp.max()), smooth_peak)
-    t10 = _first_crossing(amp, times, 0.1 * top)
-    t90 = _first_crossing(amp, times, 0.9 * top)
-    raw = t90 - t10
+    # Thresholds relative to the smoother envelope's onset peak: the sharper one also follows fast beating
+    # between partials, and a layered voice's highest crest may come seconds after the attack is over.
+    top = min(float(amp.max()), _onset_peak(smooth_amp))
+    raw = _first_crossing(amp, times, 0.9 * top) - _first_crossing(amp, times, 0.1 * top)
     rise = _step_rise_s(taps.size, hop / sr)
+    # The held part (pitch, beating) still starts at 90% of the envelope's maximum, once the sound is full.
+    full = min(float(amp.max()), float(smooth_amp.max()))
+    t10 = _first_crossing(amp, times, 0.1 * full)
+    t90 = _first_crossing(amp, times, 0.9 * full)
     return round(1000.0 * math.sqrt(max(0.0, raw * raw - rise * rise)), 1), t10, t90
 
 

@@ -30,9 +30,11 @@ class AudioDescriptors(BaseModel):
     rms_dbfs: float = Field(ge=FLOOR_DB, description=f"RMS level of the whole clip in dBFS ({FLOOR_DB:g} for digital silence).")
     attack_ms: float | None = Field(
         ge=0,
-        description="Milliseconds from the first time the smoothed amplitude envelope reaches 10% of its peak to the "
-                    "first time it reaches 90% (the smoother's own rise removed, so an instant onset reads ~0); "
-                    "None for silence.")
+        description="Milliseconds from the first time the smoothed amplitude envelope reaches 10% of the onset's peak "
+                    "to the first time it reaches 90% (the smoother's own rise removed, so an instant onset reads ~0). "
+                    "The onset's peak is the envelope's first crest or shelf (where its rise stalls) at 60% or more "
+                    "of its maximum: a voice that rises fast to a first crest and then swells or beats to a higher "
+                    "one later has the attack of its first rise. None for silence.")
     decay20_ms: float | None = Field(
         ge=0,
         description="Milliseconds after the envelope peak until the envelope falls, and stays, 20 dB below the peak "

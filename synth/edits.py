@@ -693,6 +693,9 @@ def _metallic(e: _Edit, a: int) -> None:
                 fine = _fine_for(d, m, r - sign * (target_off + off))
         else:
             target_off = max(off - RATIO_STEP * -a, 0.0)
+            if target_off < INHARMONIC_OFF:
+                # Short of the grid, a ratio near a harmonic still sounds rough: settle it onto the grid.
+                target_off = 0.0
             fine = _fine_for(d, m, r - sign * (off - target_off))
         new_off = _off_harmonic({**d, "fine": _with(d["fine"], m, fine)}, m)[0]
         if fine != d["fine"][m] and ((new_off > off) if a > 0 else (new_off < off)):

@@ -101,6 +101,18 @@ def test_linear_attack_ramp(ramp_s):
     assert d.decay20_ms is None
 
 
+def test_attack_is_the_rise_to_the_onsets_peak_not_a_later_crest():
+    # A fast rise (20 ms) to a first crest at 0.8, a dip to 0.6, then a slow swell to a higher crest at
+    # 0.6 s (a layered voice): the attack is the first rise, 10% -> 90% of the onset's peak (~16 ms).
+    t = t_axis(1.5)
+    env = np.interp(t, [0.0, 0.02, 0.1, 0.6, 1.5], [0.0, 0.8, 0.6, 1.0, 1.0])
+    d = describe_audio(env * np.sin(2 * np.pi * 440.0 * t), SR, note=A4)
+    assert d.attack_ms == pytest.approx(16.0, abs=2.0)
+    # A first crest well below the later one (here 0.4 of it) is part of a slow swell: the attack runs to the top.
+    env = np.interp(t, [0.0, 0.02, 0.1, 0.6, 1.5], [0.0, 0.4, 0.3, 1.0, 1.0])
+    assert describe_audio(env * np.sin(2 * np.pi * 440.0 * t), SR, note=A4).attack_ms > 300
+
+
 def test_instant_onset_reads_as_zero_attack():
     t = t_axis(1.0)
     x = np.sin(2 * np.pi * 440.0 * t + 1.0)  # starts mid-cycle at full amplitude

@@ -419,9 +419,10 @@ def test_results_serialise_for_the_tools():
 # margin (a regression guard), with the reason; benchmarks/edits.py prints the voices that miss.
 REQUIRED = 0.9
 KNOWN_SHORTFALL = {
-    # The descriptor's attack is 10% -> 90% of the loudest moment, which in layered, growling or
-    # beating voices is a later crest: a faster carrier rise then moves only the 10% point (earlier).
-    ("attack", -1): 0.75,
+    # The descriptor's attack is the rise to the onset's peak (the first crest or shelf at 60% or more
+    # of the maximum). In some layered or beating voices the first crest sits below that share, or the
+    # faster rates lower it there (it then counts as part of the later swell): measured 85%.
+    ("attack", -1): 0.82,
     # Beating is a depth (the envelope's swing about its local trend), and a wider spread makes beats
     # faster, not deeper: on voices that already beat, +1 leaves the depth about where it was (the pitch
     # spread covers part of it). Less detune pulls the detune values together, but voices whose fine
@@ -429,8 +430,8 @@ KNOWN_SHORTFALL = {
     ("detune", 1): 0.87,
     ("detune", -1): 0.87,
     # Only ~30 factory voices have an audible off-grid modulator to retune; the descriptor reads most
-    # of them as (nearly) harmonic before and after. Measured ~40%.
-    ("metallic", -1): 0.30,
+    # of them as (nearly) harmonic (or fully inharmonic) before and after. Measured 50%.
+    ("metallic", -1): 0.45,
     # Borderline (88-91% across descriptor revisions): ~15 unpitched effect voices have no pitch track
     # before or after, so their (real) vibrato cannot be measured.
     ("vibrato", 1): 0.86,
