@@ -8,33 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchsmith.schema.algorithms import algorithm
 from patchsmith.schema.compact import dumps_compact, loads_patch
-from patchsmith.schema.params import ALL_PARAMS, CORE_KEYS, TOP_LEVEL_KEYS, VOICE_KEYS
+from patchsmith.schema.params import CORE_KEYS, TOP_LEVEL_KEYS, VOICE_KEYS
 from patchsmith.schema.patch import Patch
 from patchsmith.schema.validate import PatchValidationError, parse_patch
 
+from .patch_factories import LFO, TOP, core_patch
+
 FAST = settings(max_examples=100, deadline=None)
-TOP = {p.key: p for p in ALL_PARAMS if p.parent is None}
-LFO = {p.key: p for p in ALL_PARAMS if p.parent == "lfo"}
-
-
-def core_patch(number: int = 5) -> dict:
-    alg = algorithm(number)
-    return {
-        "modmatrix": [list(r) for r in alg.modmatrix],
-        "outmatrix": list(alg.outmatrix),
-        "feedback": 6,
-        "fixed_freq": [0, 0, 0, 0, 0, 1],
-        "coarse": [1, 2, 1, 3, 0, 31],
-        "fine": [0, 0, 50, 99, 0, 0],
-        "detune": [-7, 0, 3, 7, 0, 0],
-        "transpose": -24,
-        "ol": [99, 80, 99, 70, 60, 0],
-        "eg_rate": [[99, 90, 80, 70, 60, 50], [50] * 6, [30] * 6, [70] * 6],
-        "eg_level": [[99] * 6, [90] * 6, [0, 10, 20, 30, 40, 50], [0] * 6],
-        "sensitivity": [0, 7, 3, 2, 1, 0],
-    }
 
 
 def _keys(text: str) -> list[str]:

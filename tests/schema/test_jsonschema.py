@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import random
 import re
 
 import pytest
@@ -13,14 +12,13 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
-from patchsmith.schema.algorithms import algorithm
 from patchsmith.schema.jsonschema import DRAFT_2020_12, NAME_PATTERN, patch_json_schema
 from patchsmith.schema.params import ALL_PARAMS, CORE_KEYS, NAME_MAX_LEN, TOP_LEVEL_KEYS
 from patchsmith.schema.validate import validate
 
+from .patch_factories import LFO, core_patch, random_patch
+
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-TOP = {p.key: p for p in ALL_PARAMS if p.parent is None}
-LFO = {p.key: p for p in ALL_PARAMS if p.parent == "lfo"}
 
 
 def _ecma_pattern(validator, pattern, instance, schema):
@@ -47,24 +45,6 @@ def strict_form(d: dict) -> dict:
         for k in LFO:
             out["lfo"].setdefault(k, None)
     return out
-
-
-def core_patch(number: int = 5) -> dict:
-    alg = algorithm(number)
-    return {
-        "modmatrix": [list(r) for r in alg.modmatrix],
-        "outmatrix": list(alg.outmatrix),
-        "feedback": 6,
-        "fixed_freq": [0, 0, 0, 0, 0, 1],
-        "coarse": [1, 2, 1, 3, 0, 31],
-        "fine": [0, 0, 50, 99, 0, 0],
-        "detune": [-7, 0, 3, 7, 0, 0],
-        "transpose": -24,
-        "ol": [99, 80, 99, 70, 60, 0],
-        "eg_rate": [[99, 90, 80, 70, 60, 50], [50] * 6, [30] * 6, [70] * 6],
-        "eg_level": [[99] * 6, [90] * 6, [0, 10, 20, 30, 40, 50], [0] * 6],
-        "sensitivity": [0, 7, 3, 2, 1, 0],
-    }
 
 
 FULL = core_patch(4) | {
@@ -258,46 +238,6 @@ def test_name_pattern_is_anchored_at_the_end_of_input():
 
 
 # --- agreement, property-based ---------------------------------------------------------------------
-
-
-PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F))
-
-
-def random_patch(rnd: random.Random, nulls: bool = False) -> dict:
-    """A random valid patch dict; range ends and real DX7 algorithms come up often.
-
-    Drawn from one seeded Random rather than leaf by leaf with hypothesis strategies: 250 separate
-    draws per patch made the property tests several times slower, and shrinking a patch buys little.
-    """
-
-    def leaf(p):
-        if p.kind == "boolean":
-            return rnd.random() < 0.5
-        if p.kind == "categorical":
-            return rnd.choice(p.choices)
-        r = rnd.random()
-        return p.low if r < 0.1 else p.high if r < 0.2 else rnd.randint(p.low, p.high)
-
-    def shaped(p, dims):
-        return [shaped(p, dims[1:]) for _ in range(dims[0])] if dims else leaf(p)
-
-    d = {k: shaped(TOP[k], TOP[k].shape) for k in CORE_KEYS}
-    if rnd.random() < 0.4:
-        alg = algorithm(rnd.randint(1, 32))
-        d["modmatrix"], d["outmatrix"] = [list(r) for r in alg.modmatrix], list(alg.outmatrix)
-    for k in TOP_LEVEL_KEYS:
-        if k in CORE_KEYS or rnd.random() < 0.4:
-            continue
-        if nulls and rnd.random() < 0.2:
-            d[k] = None
-        elif k == "name":
-            d[k] = "".join(rnd.choice(PRINTABLE) for _ in range(rnd.randint(0, NAME_MAX_LEN)))
-        elif k == "lfo":
-            d[k] = {f: (None if nulls and rnd.random() < 0.2 else shaped(p, p.shape))
-                    for f, p in LFO.items() if rnd.random() < 0.6}
-        else:
-            d[k] = shaped(TOP[k], TOP[k].shape)
-    return d
 
 
 VALID_PATCHES = st.builds(random_patch, st.randoms(use_true_random=True), st.just(True))
