@@ -33,12 +33,11 @@ from pydantic import BaseModel, ConfigDict
 from ..schema.compact import dumps_compact
 from ..schema.patch import Patch
 from ..schema.validate import validate
-from ..synth.render import RenderError, check_request
+from ..synth.render import parse_render_settings
 
 LIBRARY_PACKAGE = "patchsmith.agent"
 LIBRARY_DIR = "presets"
 LIBRARY_KEYS: tuple[str, ...] = ("name", "family", "tags", "captions", "render", "patch")
-RENDER_DEFAULTS: dict[str, Any] = {"note": 60, "velocity": 100, "hold_s": 3.0, "release_s": 1.0}
 
 # The tag vocabulary. The first group are claims about the sound that the library's tests measure on
 # every patch's render (see README.md for the thresholds); the second group describe character only.
@@ -129,21 +128,6 @@ def _list_problems(data: dict[str, Any], key: str, required: bool) -> list[str]:
             for i, v in enumerate(value) if not isinstance(v, str) or not v.strip()]
 
 
-def _render_problems(data: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
-    settings = dict(RENDER_DEFAULTS)
-    render = data.get("render", {})
-    if not isinstance(render, dict):
-        return [f"/render: found {render!r:.60}, allowed an object with keys {', '.join(RENDER_DEFAULTS)}"], settings
-    problems = [f"/render/{k}: unknown key, allowed keys are {', '.join(RENDER_DEFAULTS)}"
-                for k in render if k not in RENDER_DEFAULTS]
-    settings |= {k: v for k, v in render.items() if k in RENDER_DEFAULTS}
-    try:
-        check_request(settings["note"], settings["velocity"], settings["hold_s"], settings["release_s"], 48000)
-    except RenderError as err:
-        problems.append(f"/render/{err}")
-    return problems, settings
-
-
 def parse_library_patch(data: Any, id: str = "patch") -> LibraryPatch:
     """The ``LibraryPatch`` in parsed JSON, or ``LibraryError`` listing every problem (JSON pointers)."""
     if not isinstance(data, dict):
@@ -152,7 +136,7 @@ def parse_library_patch(data: Any, id: str = "patch") -> LibraryPatch:
     problems = [f"/{k}: unknown key, allowed keys are {', '.join(LIBRARY_KEYS)}" for k in data if k not in LIBRARY_KEYS]
     problems += _string_problems(data, "name") + _string_problems(data, "family")
     problems += _list_problems(data, "captions", required=True) + _list_problems(data, "tags", required=False)
-    render_problems, settings = _render_problems(data)
+    render_problems, settings = parse_render_settings(data.get("render", {}))
     problems += render_problems
     patch = None
     if "patch" not in data:

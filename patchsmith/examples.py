@@ -24,10 +24,9 @@ from typing import Any
 from .schema.compact import dumps_compact
 from .schema.patch import Patch
 from .schema.validate import validate
-from .synth.render import RenderError, check_request
+from .synth.render import parse_render_settings
 
 EXAMPLE_KEYS: tuple[str, ...] = ("name", "captions", "render", "patch")
-RENDER_DEFAULTS: dict[str, Any] = {"note": 60, "velocity": 100, "hold_s": 3.0, "release_s": 1.0}
 
 
 class ExampleError(ValueError):
@@ -74,18 +73,8 @@ def example_field_problems(data: dict[str, Any]) -> tuple[list[str], dict[str, A
     else:
         problems += [f"/captions/{i}: found {c!r:.60}, allowed a non-empty string"
                      for i, c in enumerate(captions) if not isinstance(c, str) or not c.strip()]
-    settings = dict(RENDER_DEFAULTS)
-    render = data.get("render", {})
-    if not isinstance(render, dict):
-        problems.append(f"/render: found {render!r:.60}, allowed an object with keys {', '.join(RENDER_DEFAULTS)}")
-    else:
-        problems += [f"/render/{k}: unknown key, allowed keys are {', '.join(RENDER_DEFAULTS)}"
-                     for k in render if k not in RENDER_DEFAULTS]
-        settings |= {k: v for k, v in render.items() if k in RENDER_DEFAULTS}
-        try:
-            check_request(settings["note"], settings["velocity"], settings["hold_s"], settings["release_s"], 48000)
-        except RenderError as err:
-            problems.append(f"/render/{err}")
+    render_problems, settings = parse_render_settings(data.get("render", {}))
+    problems += render_problems
     return problems, settings
 
 

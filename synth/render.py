@@ -64,6 +64,25 @@ def as_patch(patch: Patch | dict[str, Any]) -> Patch:
     return parse_patch(patch)
 
 
+RENDER_DEFAULTS: dict[str, Any] = {"note": 60, "velocity": 100, "hold_s": 3.0, "release_s": 1.0}
+
+
+def parse_render_settings(render: Any, pointer: str = "/render") -> tuple[list[str], dict[str, Any]]:
+    """Problems with a JSON object of render settings (note, velocity, hold_s, release_s), and the
+    settings with defaults filled in; used by the example and library files."""
+    settings = dict(RENDER_DEFAULTS)
+    keys = ", ".join(RENDER_DEFAULTS)
+    if not isinstance(render, dict):
+        return [f"{pointer}: found {render!r:.60}, allowed an object with keys {keys}"], settings
+    problems = [f"{pointer}/{k}: unknown key, allowed keys are {keys}" for k in render if k not in RENDER_DEFAULTS]
+    settings |= {k: v for k, v in render.items() if k in RENDER_DEFAULTS}
+    try:
+        check_request(settings["note"], settings["velocity"], settings["hold_s"], settings["release_s"], 48000)
+    except RenderError as err:
+        problems.append(f"{pointer}/{err}")
+    return problems, settings
+
+
 def _check_int(name: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= int(value) <= high:
         raise RenderError(f"{name}: found {value!r}, allowed integer {low}..{high}")
