@@ -166,7 +166,8 @@ def retrieval_table(limit: int | None, seed: int) -> bool:
 
     from patchsmith.agent.designer import PROBE, Library, OfflineDesigner
     from patchsmith.agent.retrieval import TfidfIndex
-    from patchsmith.evals.distances import log_mel_db, log_mel_distance_db, rms_cosine, rms_envelope
+    from patchsmith.evals.distances import (cosine, log_mel_db, log_mel_distance_db, mean_abs_difference, rms_cosine,
+                                            rms_envelope)
     from patchsmith.synth.render import render, render_batch
 
     t0 = time.perf_counter()
@@ -185,8 +186,8 @@ def retrieval_table(limit: int | None, seed: int) -> bool:
             mel[i] = log_mel_db(a, SR).astype(np.float32)
         if start == 0:  # the cached features give exactly the metrics' values
             a, b = audio[0], audio[1]
-            assert abs(_lm(mel[0], mel[1]) - log_mel_distance_db(a, b, SR)) < 1e-3
-            assert abs(_cos(env[0], env[1]) - rms_cosine(a, b)) < 1e-9
+            assert abs(mean_abs_difference(mel[0], mel[1]) - log_mel_distance_db(a, b, SR)) < 1e-3
+            assert abs(cosine(env[0], env[1]) - rms_cosine(a, b)) < 1e-9
     t_render = time.perf_counter() - t0
     queries = list(range(n))[:limit] if limit else list(range(n))
     caps = [lib[i].captions[0] for i in range(n)]
@@ -234,7 +235,7 @@ def retrieval_table(limit: int | None, seed: int) -> bool:
 
     def score(q: int, pick: Any) -> tuple[float, float]:
         e, m = (env[pick], mel[pick]) if isinstance(pick, int) else pick
-        return _cos(env[q], e), _lm(mel[q], m)
+        return cosine(env[q], e), mean_abs_difference(mel[q], m)
 
     held = [q for q in queries if q % 3 != 0]
     results = {}
@@ -262,24 +263,6 @@ def retrieval_table(limit: int | None, seed: int) -> bool:
     print(f"designer match vs plain TF-IDF: RMS {dm[0]:.3f} vs {t[0]:.3f}, log-mel {dm[1]:.2f} vs {t[1]:.2f} dB; "
           f"target RMS >= {TARGET_RMS}: {'met' if ok else 'NOT met'}; with edits: RMS {d[0]:.3f}, log-mel {d[1]:.2f} dB")
     return ok
-
-
-def _cos(a: Any, b: Any) -> float:
-    import numpy as np
-
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    if na == 0.0 and nb == 0.0:
-        return 1.0
-    if na == 0.0 or nb == 0.0:
-        return 0.0
-    return float(np.dot(a, b) / (na * nb))
-
-
-def _lm(a: Any, b: Any) -> float:
-    import numpy as np
-
-    k = min(len(a), len(b))
-    return float(np.mean(np.abs(a[:k].astype(np.float64) - b[:k])))
 
 
 def main(argv: list[str] | None = None) -> int:

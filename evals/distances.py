@@ -65,10 +65,16 @@ def _same_length(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(a[:n]), np.asarray(b[:n])
 
 
+def mean_abs_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two feature arrays over their common length (first axis)."""
+    n = min(len(a), len(b))
+    return float(np.mean(np.abs(np.asarray(a[:n], dtype=np.float64) - b[:n])))
+
+
 def log_mel_distance_db(a: np.ndarray, b: np.ndarray, sample_rate: int) -> float:
     """Mean absolute difference (dB) of two signals' 128-band log-mel spectrograms."""
     a, b = _same_length(a, b)
-    return float(np.mean(np.abs(log_mel_db(a, sample_rate) - log_mel_db(b, sample_rate))))
+    return mean_abs_difference(log_mel_db(a, sample_rate), log_mel_db(b, sample_rate))
 
 
 def rms_envelope(x: np.ndarray, frame: int = 2048, hop: int = 512) -> np.ndarray:
@@ -76,16 +82,20 @@ def rms_envelope(x: np.ndarray, frame: int = 2048, hop: int = 512) -> np.ndarray
     return np.sqrt(np.mean(_frames(x, frame, hop) ** 2, axis=1))
 
 
-def rms_cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine similarity of two signals' frame-RMS envelopes (1.0 = same shape); 1.0 if both are silent."""
-    a, b = _same_length(a, b)
-    ea, eb = rms_envelope(a), rms_envelope(b)
-    na, nb = float(np.linalg.norm(ea)), float(np.linalg.norm(eb))
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two equal-length vectors; 1.0 when both are zero, 0.0 when one is."""
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
     if na == 0.0 and nb == 0.0:
         return 1.0
     if na == 0.0 or nb == 0.0:
         return 0.0
-    return float(np.dot(ea, eb) / (na * nb))
+    return float(np.dot(a, b) / (na * nb))
+
+
+def rms_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two signals' frame-RMS envelopes (1.0 = same shape); 1.0 if both are silent."""
+    a, b = _same_length(a, b)
+    return cosine(rms_envelope(a), rms_envelope(b))
 
 
 def snr_db(reference: np.ndarray, test: np.ndarray) -> float:

@@ -654,6 +654,11 @@ def _off_harmonic(d: Mapping[str, Any], op: int) -> tuple[float, float]:
     return abs(r - nearest), (1.0 if r >= nearest else -1.0)
 
 
+def _fixed_hz(d: Mapping[str, Any], op: int) -> float:
+    """A fixed-frequency operator's frequency: 10^(coarse mod 4) Hz times 10^(fine/100) (dx7.md §2.1)."""
+    return 10.0 ** ((d["coarse"][op] & 3) + d["fine"][op] / 100.0)
+
+
 def _fine_for(d: Mapping[str, Any], op: int, ratio: float) -> int:
     base = 0.5 if d["coarse"][op] == 0 else float(d["coarse"][op])
     return max(0, min(99, int(round((ratio / base - 1.0) * 100))))
@@ -668,6 +673,22 @@ def _metallic(e: _Edit, a: int) -> None:
         lowest = min(v.main, key=lambda c: (_hz_rank(d, c), c)) if v.main else None
         mods = [c for c in v.main if c != lowest]
         role = "upper carriers"
+    skipped: list[str] = []
+    if a < 0 and role == "modulators":
+        # Less metal needs a modulator whose own retuning can bring its sidebands back onto the harmonic
+        # series: one that modulates, directly, a carrier that is itself on the grid. The sidebands of an
+        # off-grid or fixed-frequency carrier stay off the series whatever the modulator does, and a
+        # fixed-frequency modulator below 30 Hz only wobbles the pitch.
+        keep = []
+        for m in mods:
+            targets = [t for t in v.main if m in v.sources[t]]
+            if not any(not d["fixed_freq"][t] and _off_harmonic(d, t)[0] < HARMONIC_TOL for t in targets):
+                skipped.append(f"OP{m + 1} modulates only off-harmonic or fixed-frequency carriers")
+            elif d["fixed_freq"][m] and _fixed_hz(d, m) < 30.0:
+                skipped.append(f"fixed-frequency OP{m + 1} at {_fixed_hz(d, m):.1f} Hz only wobbles the pitch")
+            else:
+                keep.append(m)
+        mods = keep
     ratio_ops = [m for m in mods if not d["fixed_freq"][m]]
     fixed_ops = [m for m in mods if d["fixed_freq"][m]]
     moved: list[str] = []
@@ -724,6 +745,8 @@ def _metallic(e: _Edit, a: int) -> None:
     else:
         e.notes.append("nothing to change: " + (
             "the patch is silent" if not v.carriers else
+            "no modulator whose retuning brings its sidebands onto the harmonic series ("
+            + "; ".join(skipped) + ")" if skipped and not mods else
             "no modulator or upper carrier to retune" if not mods else
             "every ratio is already as far from the harmonics as this edit goes" if a > 0 else
             "every ratio is already a whole-number (harmonic) one"))

@@ -176,18 +176,31 @@ def vced_in_range(vced: Sequence[int]) -> bool:
     )
 
 
-def vced_problems(vced: Sequence[int]) -> list[tuple[int, str]]:
-    """(index, message) for every VCED parameter outside its DX7 range; empty when all are valid."""
+def out_of_range(vced: Sequence[int]) -> list[tuple[int, int]]:
+    """(index, nearest legal value) for every VCED parameter outside its DX7 range (a name byte
+    that is not printable ASCII gets a space); empty when all are valid."""
     if vced_in_range(vced):
         return []
-    problems = []
-    for i, (label, top) in enumerate(VCED_PARAMS):
+    out = []
+    for i, (_, top) in enumerate(VCED_PARAMS):
         value = vced[i]
         if i >= _NAME:
             if not 0x20 <= value <= 0x7E:
-                problems.append((i, f"{label} is byte 0x{value:02X}, not printable ASCII"))
+                out.append((i, 0x20))
         elif not 0 <= value <= top:
-            problems.append((i, f"{label} is {value}, allowed 0..{top}"))
+            out.append((i, min(max(value, 0), top)))
+    return out
+
+
+def vced_problems(vced: Sequence[int]) -> list[tuple[int, str]]:
+    """(index, message) for every VCED parameter outside its DX7 range; empty when all are valid."""
+    problems = []
+    for i, _ in out_of_range(vced):
+        label, top = VCED_PARAMS[i]
+        if i >= _NAME:
+            problems.append((i, f"{label} is byte 0x{vced[i]:02X}, not printable ASCII"))
+        else:
+            problems.append((i, f"{label} is {vced[i]}, allowed 0..{top}"))
     return problems
 
 

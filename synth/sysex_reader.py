@@ -24,9 +24,9 @@ from .sysex import (
     VCED_SIZE,
     VOICES_PER_BANK,
     checksum,
+    out_of_range,
     unpack_voice,
     unused_bits_set,
-    vced_in_range,
     vced_to_patch,
 )
 
@@ -269,7 +269,7 @@ def _raw_chunk(data: bytes, result: BankRead) -> _Chunk | None:
     if text > _RAW_MAX_TEXT_SHARE * n:
         result.refused = f"{n} bytes without sysex framing that look like text ({text} printable bytes), not DX7 voice data"
         return None
-    bad = sum(len(_problems(v)) for v in vceds)
+    bad = sum(len(out_of_range(v)) for v in vceds)
     if bad > _RAW_MAX_BAD_SHARE * len(vceds) * VCED_SIZE:
         result.refused = (
             f"{n} bytes without sysex framing, but {bad} of its {len(vceds) * VCED_SIZE} parameters are out of "
@@ -280,27 +280,12 @@ def _raw_chunk(data: bytes, result: BankRead) -> _Chunk | None:
     return chunk
 
 
-def _problems(vced: list[int]) -> list[tuple[int, int]]:
-    """(index, repaired value) for each parameter that needs repair."""
-    if vced_in_range(vced):
-        return []
-    out = []
-    for i, (_, top) in enumerate(VCED_PARAMS):
-        value = vced[i]
-        if i >= _NAME_START:
-            if not 0x20 <= value <= 0x7E:
-                out.append((i, 0x20))
-        elif value > top:
-            out.append((i, top))
-    return out
-
-
 def _add_voice(vced: list[int], where: str, notes: list[str], result: BankRead, packed: bytes | None = None) -> None:
     """Repair the voice's out-of-range values, report them, and append it to the result."""
     original = tuple(vced)
     vced = list(vced)
     raw_name = bytes(vced[_NAME_START:VCED_SIZE])
-    for i, repaired in _problems(vced):
+    for i, repaired in out_of_range(vced):
         label = VCED_PARAMS[i][0]
         if i >= _NAME_START:
             notes.append(f"{label} byte 0x{vced[i]:02X} not printable, replaced by a space")

@@ -31,6 +31,25 @@ def core_patch(number: int = 5) -> dict:
     }
 
 
+def full_patch() -> dict:
+    """A valid patch dict with a name and every full-voice key set away from its neutral default."""
+    return core_patch(4) | {
+        "name": "E.PIANO 1",
+        "lfo": {"speed": 34, "delay": 33, "pmd": 0, "amd": 0, "sync": False, "wave": "sine"},
+        "pms": 3,
+        "pitch_eg_rate": [94, 67, 95, 60],
+        "pitch_eg_level": [50, 50, 50, 50],
+        "osc_sync": True,
+        "ams": [0, 0, 0, 0, 0, 3],
+        "rate_scaling": [3] * 6,
+        "kls_breakpoint": [0, 0, 0, 0, 0, 99],
+        "kls_left_depth": [0] * 6,
+        "kls_right_depth": [0, 0, 0, 0, 0, 14],
+        "kls_left_curve": ["-lin", "-exp", "+exp", "+lin", "-lin", "-lin"],
+        "kls_right_curve": ["-lin"] * 6,
+    }
+
+
 def random_patch(rnd: random.Random, nulls: bool = False) -> dict:
     """A random valid patch dict; range ends and real DX7 algorithms come up often.
 

@@ -16,7 +16,7 @@ from patchsmith.schema.jsonschema import DRAFT_2020_12, NAME_PATTERN, patch_json
 from patchsmith.schema.params import ALL_PARAMS, CORE_KEYS, NAME_MAX_LEN, TOP_LEVEL_KEYS
 from patchsmith.schema.validate import validate
 
-from .patch_factories import LFO, core_patch, random_patch
+from .patch_factories import LFO, core_patch, full_patch, random_patch
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -47,21 +47,7 @@ def strict_form(d: dict) -> dict:
     return out
 
 
-FULL = core_patch(4) | {
-    "name": "E.PIANO 1",
-    "lfo": {"speed": 34, "delay": 33, "pmd": 0, "amd": 0, "sync": False, "wave": "sine"},
-    "pms": 3,
-    "pitch_eg_rate": [94, 67, 95, 60],
-    "pitch_eg_level": [50, 50, 50, 50],
-    "osc_sync": True,
-    "ams": [0, 0, 0, 0, 0, 3],
-    "rate_scaling": [3] * 6,
-    "kls_breakpoint": [0, 0, 0, 0, 0, 99],
-    "kls_left_depth": [0] * 6,
-    "kls_right_depth": [0, 0, 0, 0, 0, 14],
-    "kls_left_curve": ["-lin", "-exp", "+exp", "+lin", "-lin", "-lin"],
-    "kls_right_curve": ["-lin"] * 6,
-}
+FULL = full_patch()
 
 
 def _walk(schema, depth=0):

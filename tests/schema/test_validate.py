@@ -23,29 +23,9 @@ from patchsmith.schema.validate import (
     validate_json,
 )
 
-from .patch_factories import LFO, TOP, core_patch, random_patch
+from .patch_factories import LFO, TOP, core_patch, full_patch, random_patch
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def full_patch() -> dict:
-    d = core_patch(4)
-    d |= {
-        "name": "E.PIANO 1",
-        "lfo": {"speed": 34, "delay": 33, "pmd": 0, "amd": 0, "sync": False, "wave": "sine"},
-        "pms": 3,
-        "pitch_eg_rate": [94, 67, 95, 60],
-        "pitch_eg_level": [50, 50, 50, 50],
-        "osc_sync": True,
-        "ams": [0, 0, 0, 0, 0, 3],
-        "rate_scaling": [3, 3, 3, 3, 3, 3],
-        "kls_breakpoint": [0, 0, 0, 0, 0, 99],
-        "kls_left_depth": [0, 0, 0, 0, 0, 0],
-        "kls_right_depth": [0, 0, 0, 0, 0, 14],
-        "kls_left_curve": ["-lin", "-exp", "+exp", "+lin", "-lin", "-lin"],
-        "kls_right_curve": ["-lin"] * 6,
-    }
-    return d
 
 
 def set_at(doc, pointer: str, value):
