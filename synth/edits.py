@@ -12,9 +12,15 @@ carry the quality in the engine (``reference/dx7.md`` §2) and steps them by a f
   operator modulating them, about 3x longer or shorter a unit;
 * decay: the falling R2/R3 of the carriers, 2.5x a unit; release: R4 of the carriers, 2.5x a unit;
 * sustain: L3 of the carriers (and L2 when the first decay would fall past it), 6 dB a unit;
-* metallic: the modulators' frequency ratios 0.08 off (or back onto) the grid of half harmonics;
+* metallic: the modulators' frequency ratios 0.08 off (or back onto) the grid of half harmonics; less
+  metal only retunes a modulator that can make a difference: audible (index 0.3 rad or more, and still
+  so after the attack, next to its carrier), on a carrier that is itself on the grid, and for a fixed-
+  frequency one, above 30 Hz (below, it only wobbles the pitch);
 * vibrato: LFO pitch depth (and sensitivity), x1.8 a unit, started as a +-20 cent sine near 5.8 Hz;
-* detune: a symmetric detune spread of the carriers (or of one carrier and its 1:1-like modulator);
+* detune: a symmetric detune spread of the carriers (or of one carrier and its 1:1-like modulator); less
+  detune pulls the detune values together when that brings the partials that beat (carriers within 30
+  cents of each other, a modulator whose folded sidebands land within 30 cents of its carrier's) closer,
+  and declines when they are already within 2 cents or set apart by their fine settings;
 * level: the carriers' output levels (then their envelope levels), 3 dB a unit.
 
 Every value stays in range and the result always validates. When nothing can move, or the quality is
@@ -79,7 +85,8 @@ VIBRATO_SPEED = 35          # 5.8 Hz, for a new vibrato whose LFO runs far outsi
 VIBRATO_MAX_DELAY = 60      # a new vibrato's LFO delay is capped here (about 0.5 s before it fades in)
 # detune
 DETUNE_STEP = 4        # each unit moves each side 4 steps (about 5 cents at middle C) further apart
-DETUNE_AUDIBLE = 2     # operators within 2 steps (~2.4 cents) of each other beat slower than a note lasts
+DETUNE_NEAR_CENTS = 30.0  # partials within 30 cents of each other beat (wider apart they are separate pitches)
+DETUNE_MIN_CENTS = 2.0    # a mismatch under 2 cents beats slower than a note lasts
 
 _PMS_TABLE = (0, 10, 20, 33, 55, 92, 153, 255)  # pitch-mod sensitivity scale (dx7.md §2.13)
 _SCALE_OUT_LOW = (0, 5, 9, 13, 17, 20, 23, 25, 27, 29, 31, 33, 35, 37, 39, 41, 42, 43, 45, 46)
@@ -244,6 +251,13 @@ def _active(d: Mapping[str, Any], op: int) -> bool:
 def _index(d: Mapping[str, Any], op: int) -> float:
     """Peak modulation index (radians) of an operator as a modulator: 4*pi at full output (dx7.md §2.3)."""
     return 4 * math.pi * 2.0 ** ((_op_peak_microsteps(d, op) - _op_peak_microsteps_full()) / 256)
+
+
+def _eg_drop(d: Mapping[str, Any], op: int) -> int:
+    """Microsteps from an operator's envelope peak (max L1..L3) down to the level that lasts after the
+    first stage (the higher of L2 and L3)."""
+    lv = [d["eg_level"][k][op] for k in range(3)]
+    return 64 * ((_scale_out(max(lv)) >> 1) - (_scale_out(max(lv[1], lv[2])) >> 1))
 
 
 def _op_peak_microsteps_full() -> int:
@@ -659,6 +673,13 @@ def _fixed_hz(d: Mapping[str, Any], op: int) -> float:
     return 10.0 ** ((d["coarse"][op] & 3) + d["fine"][op] / 100.0)
 
 
+def _on_grid(d: Mapping[str, Any], op: int) -> bool:
+    """A ratio-mode operator on the grid of half harmonics: within HARMONIC_TOL and 30 cents of it."""
+    r = _ratio(d, op)
+    nearest = max(0.5, round(r * 2) / 2)
+    return abs(r - nearest) < HARMONIC_TOL and abs(1200 * math.log2(r / nearest)) <= 30.0
+
+
 def _fine_for(d: Mapping[str, Any], op: int, ratio: float) -> int:
     base = 0.5 if d["coarse"][op] == 0 else float(d["coarse"][op])
     return max(0, min(99, int(round((ratio / base - 1.0) * 100))))
@@ -682,10 +703,14 @@ def _metallic(e: _Edit, a: int) -> None:
         keep = []
         for m in mods:
             targets = [t for t in v.main if m in v.sources[t]]
-            if not any(not d["fixed_freq"][t] and _off_harmonic(d, t)[0] < HARMONIC_TOL for t in targets):
+            if not any(not d["fixed_freq"][t] and _on_grid(d, t) for t in targets):
                 skipped.append(f"OP{m + 1} modulates only off-harmonic or fixed-frequency carriers")
             elif d["fixed_freq"][m] and _fixed_hz(d, m) < 30.0:
                 skipped.append(f"fixed-frequency OP{m + 1} at {_fixed_hz(d, m):.1f} Hz only wobbles the pitch")
+            elif max(_index(d, m) * 2.0 ** ((_eg_drop(d, t) - _eg_drop(d, m)) / 256) for t in targets) < AUDIBLE_INDEX:
+                # Its envelope falls far below its carrier's after the first stage: the off-grid sidebands
+                # are a click in the attack, and the note that follows is already harmonic.
+                skipped.append(f"OP{m + 1}'s sidebands fade after the attack")
             else:
                 keep.append(m)
         mods = keep
@@ -832,25 +857,7 @@ def _detune(e: _Edit, a: int) -> None:
         group = group + sorted(mods, key=lambda m: (-_index(d, m), m))[:1]
         who = "carrier and its modulator"
     if a < 0:
-        # Less detune: pull every sounding ratio-mode operator towards the carriers' common pitch.
-        ops = [o for o in v.tree if not d["fixed_freq"][o]]
-        det = [d["detune"][o] for o in ops]
-        if not det or max(det) - min(det) <= DETUNE_AUDIBLE:
-            e.notes.append("nothing to change: " + ("the patch is silent" if not v.carriers else
-                           f"the sounding operators are within {DETUNE_AUDIBLE} detune steps (about "
-                           f"{1.2 * DETUNE_AUDIBLE:.1f} cents) of each other: any beating is already slower "
-                           f"than a note lasts"))
-            return
-        # Their mean detune: the centre a symmetric spread came from, so -1 undoes +1.
-        ref = round(sum(det) / len(det))
-        moved = []
-        for o in ops:
-            old = d["detune"][o]
-            new = old - max(-DETUNE_STEP * -a, min(DETUNE_STEP * -a, old - ref))
-            if new != old:
-                e.put("detune", (o,), new)
-                moved.append(f"OP{o + 1} {old}->{new}")
-        e.notes.append(f"pulled the detune towards {ref} ({'; '.join(moved)})")
+        _less_detune(e, a)
         return
     if len(group) < 2:
         e.notes.append("nothing to change: " + ("the patch is silent" if not v.carriers else
@@ -874,6 +881,87 @@ def _detune(e: _Edit, a: int) -> None:
                        f"like a chorus")
     else:
         e.notes.append("nothing to change: the detune spread is already at its maximum (+-7)")
+
+
+def _cents(d: Mapping[str, Any], op: int, detune: int | None = None) -> float:
+    """A ratio-mode operator's pitch at the reference note in cents (ratio, fine and Dexed's detune): the
+    engine's log-frequency (``frequency.osc_logfreq``, ratio mode), in plain Python."""
+    import numpy as np
+
+    from .frequency import LOGFREQ_BASE, LOGFREQ_STEP
+    from .tables import coarse_table
+
+    note = max(0, min(127, REF_NOTE + d["transpose"]))
+    det = d["detune"][op] if detune is None else detune
+    logfreq = LOGFREQ_BASE + LOGFREQ_STEP * note
+    lf = float(np.float32(logfreq) / np.float32(1 << 24))
+    logfreq = int(logfreq + 0.0209 * math.exp(-0.396 * lf) / 7.0 * logfreq * det)
+    logfreq += int(coarse_table()[d["coarse"][op] & 31])
+    if d["fine"][op]:
+        logfreq += int(math.floor(24204406.323123 * math.log(1.0 + 0.01 * d["fine"][op]) + 0.5))
+    return logfreq * 1200.0 / (1 << 24)
+
+
+def _beating_pairs(d: Mapping[str, Any], v: _Voice) -> list[tuple[int, int, float]]:
+    """Pairs of ratio-mode operators whose partials nearly coincide and so beat, with the interval they
+    should make (cents): two main carriers within 30 cents of each other (unison), and a modulator
+    and the carrier it modulates whose folded sidebands land within 30 cents of the direct ones (twice
+    the carrier's frequency near a whole multiple of the modulator's)."""
+    ops = [o for o in v.main if not d["fixed_freq"][o]]
+    pairs = []
+    for i, x in enumerate(ops):
+        for y in ops[i + 1:]:
+            if abs(_cents(d, x) - _cents(d, y)) <= DETUNE_NEAR_CENTS:
+                pairs.append((x, y, 0.0))
+    for t in ops:
+        for m in v.sources[t]:
+            if d["fixed_freq"][m] or _index(d, m) < AUDIBLE_INDEX:
+                continue
+            # 2 f_t = n f_m: the interval from m up to t is log2(n/2) octaves.
+            gap = _cents(d, t) - _cents(d, m) + 1200.0
+            n = round(2.0 ** (gap / 1200.0))
+            if n >= 1 and abs(gap - 1200.0 * math.log2(n)) <= DETUNE_NEAR_CENTS:
+                pairs.append((t, m, 1200.0 * math.log2(n) - 1200.0))
+    return pairs
+
+
+def _mismatch(d: Mapping[str, Any], pairs: Sequence[tuple[int, int, float]], det: Mapping[int, int]) -> float:
+    return sum(abs(_cents(d, x, det[x]) - _cents(d, y, det[y]) - want) for x, y, want in pairs)
+
+
+def _less_detune(e: _Edit, a: int) -> None:
+    """Less detune: move the detune of the operators that beat so that their partials coincide better."""
+    d, v = e.d, e.v
+    pairs = _beating_pairs(d, v)
+    worst = max((abs(_cents(d, x) - _cents(d, y) - want) for x, y, want in pairs), default=0.0)
+    if worst < DETUNE_MIN_CENTS:
+        e.notes.append("nothing to change: " + (
+            "the patch is silent" if not v.carriers else
+            "no operators near unison (or near a whole-number multiple of a modulator) to beat" if not pairs else
+            f"the operators near unison are within {DETUNE_MIN_CENTS:g} cents of each other: any beating is "
+            f"already slower than a note lasts"))
+        return
+    budget = DETUNE_STEP * -a
+    # First choice: pull every sounding ratio-mode operator towards their mean detune (the centre a
+    # symmetric spread came from, so -1 undoes +1), when that brings the beating partials closer.
+    ops = [o for o in v.tree if not d["fixed_freq"][o]]
+    ref = round(sum(d["detune"][o] for o in ops) / len(ops))
+    pulled = {o: d["detune"][o] - max(-budget, min(budget, d["detune"][o] - ref)) for o in ops}
+    full = {o: d["detune"][o] for o in range(6)}
+    if (any(pulled[o] != full[o] for o in ops)
+            and _mismatch(d, pairs, {**full, **pulled}) < _mismatch(d, pairs, full) - 1e-9):
+        moved = []
+        for o in ops:
+            if pulled[o] != full[o]:
+                e.put("detune", (o,), pulled[o])
+                moved.append(f"OP{o + 1} {full[o]}->{pulled[o]}")
+        e.notes.append(f"pulled the detune towards {ref} ({'; '.join(moved)}; the beating partials were up to "
+                       f"{worst:.1f} cents apart)")
+        return
+    # Otherwise the partials are set apart by their ratios and fine settings (an interval the voice was
+    # built with), not by detune: moving detune would only trade one mismatch for another.
+    e.notes.append(f"nothing to change: the beating partials (up to {worst:.1f} cents apart) are set apart by "
+                   f"their ratios and fine settings: pulling the detune values together does not bring them closer")
 
 
 _RULES = {"brightness": _brightness, "attack": _attack, "decay": _decay, "release": _release, "sustain": _sustain,

@@ -9,6 +9,12 @@ from pathlib import Path
 
 import pytest
 
+# mido registers its meta messages by iterating its module's globals() at import time. If a garbage
+# collection during that loop finalises an unclosed socket or pipe left by an earlier test, the
+# ResourceWarning lands in mido's globals as __warningregistry__ and the import fails with
+# "dictionary changed size during iteration". Importing it here, before any test runs, avoids that.
+import mido  # noqa: F401,E402
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 YAMAHA = SHARED / "data" / "dx7" / "yamaha"
