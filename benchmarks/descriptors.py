@@ -16,8 +16,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-YAMAHA = REPO.parent / "shared" / "data" / "dx7" / "yamaha"
-FACTORY = ("rom1a", "rom1b", "rom2a", "rom2b", "rom3a", "rom3b", "rom4a", "rom4b")
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from fidelity import YAMAHA, factory_voices  # noqa: E402  (the one reader of the factory banks)
+
 NOTE, VELOCITY, HOLD_S, RELEASE_S, SAMPLE_RATE = 60, 100, 8.0, 2.0, 48000
 
 
@@ -36,10 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from patchsmith.evals.descriptors import describe_audio
     from patchsmith.schema.audio import AudioDescriptors
     from patchsmith.synth.render import render
-    from patchsmith.synth.sysex_reader import read_bank_file
-
-    voices = [(bank, i, p) for bank in FACTORY for i, p in enumerate(read_bank_file(YAMAHA / f"{bank}.syx").voices)]
-    voices = voices[: args.voices] if args.voices else voices
+    voices = factory_voices(args.voices)
     # Pay the one-off costs (kernel cache load, numpy FFT plans) before timing anything.
     warm = render(voices[0][2], note=NOTE, hold_s=0.5, release_s=0.1, sample_rate=SAMPLE_RATE)
     describe_audio(warm, SAMPLE_RATE, note=NOTE, note_off_s=0.5)

@@ -35,8 +35,11 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-YAMAHA = REPO.parent / "shared" / "data" / "dx7" / "yamaha"
-FACTORY = ("rom1a", "rom1b", "rom2a", "rom2b", "rom3a", "rom3b", "rom4a", "rom4b")
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import fidelity  # noqa: E402  (the one reader of the factory banks for every benchmark)
+
+YAMAHA = fidelity.YAMAHA
 
 # (hold_s, release_s, sample_rate) per render setting.
 SETTINGS: dict[str, tuple[float, float, int]] = {
@@ -88,10 +91,7 @@ class Row:
 
 def factory_voices(limit: int | None = None) -> list:
     """The 256 factory voices (ROM1A-ROM4B) as patches, read with the project's sysex reader."""
-    from patchsmith.synth.sysex_reader import read_bank_file
-
-    voices = [p for bank in FACTORY for p in read_bank_file(YAMAHA / f"{bank}.syx").voices]
-    return voices[:limit] if limit else voices
+    return [p for _, _, p in fidelity.factory_voices(limit)]
 
 
 def describe_many(patches: Sequence, setting: str, workers: int | None = None) -> list:
