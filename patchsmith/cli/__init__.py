@@ -16,13 +16,15 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import chat, convert, demo, describe, design, edit, evidence, info, render, serve, validate
+from . import (bench, chat, convert, dataset, demo, describe, design, edit, eval_refine, evaluate, evidence, info, render,
+               serve, serve_model, train, validate)
 from .common import EXIT_BAD_INPUT, CliError
 
 __all__ = ["build_parser", "main"]
 
 # In the order ``--help`` lists them.
-COMMANDS = (render, validate, convert, info, demo, describe, evidence, edit, design, chat, serve)
+COMMANDS = (render, validate, convert, info, demo, describe, evidence, edit, design, chat, serve, dataset, train,
+            serve_model, evaluate, eval_refine, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

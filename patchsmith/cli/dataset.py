@@ -1,0 +1,20 @@
+"""``patchsmith dataset``: placeholder replaced by the module that implements it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .common import CliError
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Register ``dataset``."""
+    p = sub.add_parser("dataset", help="build a captioned dataset from banks (in progress)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Not built yet."""
+    raise CliError(["'dataset' is not built yet"])
