@@ -17,6 +17,7 @@ $(CORE_STAMP): pyproject.toml | $(PY)
 
 $(DEV_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps timbral-models==0.4.0  # AC metric; its declared pins are stale (README)
 	touch $@ $(CORE_STAMP)
 
 # The examples rendered, then the main job: three descriptions designed by the offline designer

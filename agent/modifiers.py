@@ -22,17 +22,20 @@ lexicon, deterministic and dependency-free; a word it does not know is simply no
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..evals.edit_direction import AUDIBLE, QUALITIES, direction, measure
 from ..schema.audio import AudioDescriptors
 
-QUALITIES: tuple[str, ...] = ("brightness", "attack", "decay", "release", "sustain", "metallic", "vibrato", "detune",
-                              "level")  # the same names as synth.edits.QUALITIES (tests check they agree)
+# AUDIBLE, measure and direction (did a quality change audibly between two renders, and which way) live
+# in evals.edit_direction, shared with eval-refine; they stay importable from here for the designer.
+__all__ = ["AUDIBLE", "MAX_AMOUNT", "QUALITIES", "Modifier", "ParsedModifiers", "agreement", "direction", "measure",
+           "modifier_steps", "parse_modifiers", "satisfied"]
+
 MAX_AMOUNT = 3
 
 
@@ -570,42 +573,3 @@ def agreement(modifiers: Sequence[Modifier], d: AudioDescriptors, note: int = 60
     votes = [satisfied(m, d, note) for m in modifiers if not m.relative and m.quality != "level"]
     known = [1.0 if v else -1.0 for v in votes if v is not None]
     return sum(known) / len(known) if known else 0.0
-
-
-# --- changes between two renders -----------------------------------------------------------------------
-
-# The descriptor that shows each quality, and the smallest change that counts as audible: a relative
-# share of the old value and an absolute floor (whichever is larger).
-AUDIBLE: dict[str, tuple[str, float, float]] = {
-    "brightness": ("centroid_hz", 0.02, 0.0), "attack": ("attack_ms", 0.10, 1.0),
-    "decay": ("decay20_ms", 0.10, 0.0), "release": ("release_ms", 0.10, 0.0), "sustain": ("sustain_db", 0.0, 0.5),
-    "metallic": ("inharmonicity", 0.0, 0.01), "vibrato": ("pitch_stability_cents", 0.0, 1.0),
-    "detune": ("beating", 0.0, 0.01), "level": ("rms_dbfs", 0.0, 0.5),
-}
-
-
-def measure(quality: str, d: AudioDescriptors) -> float:
-    """The descriptor that shows a quality, as a number; "never reached" is placed where it belongs."""
-    v = getattr(d, AUDIBLE[quality][0])
-    if v is not None:
-        return float(v)
-    if quality == "decay":
-        return math.inf  # never falls 20 dB while held: the longest decay there is
-    if quality == "release":
-        return math.inf if d.sustain_db is not None else 0.0  # outlasts the clip, or nothing left to release
-    if quality == "sustain":
-        return -math.inf  # died out before note-off
-    return 0.0  # no pitch spread, beating or inharmonicity found: none
-
-
-def direction(quality: str, before: AudioDescriptors, after: AudioDescriptors) -> int:
-    """+1 / -1 when a quality changed audibly up / down between two renders, 0 when it did not."""
-    _, share, floor = AUDIBLE[quality]
-    a, b = measure(quality, before), measure(quality, after)
-    if a == b:
-        return 0
-    if math.isinf(a) or math.isinf(b):
-        return 1 if b > a else -1
-    if abs(b - a) < max(floor, share * abs(a)):
-        return 0
-    return 1 if b > a else -1

@@ -34,11 +34,12 @@ Exits 2 with a message when ``../shared`` is absent (the refinement table still 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from patchsmith.evals.edit_direction import AUDIBLE, direction, measure
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTIONS = REPO.parent / "shared" / "data" / "captions"
@@ -81,38 +82,11 @@ INSTRUCTIONS: list[tuple[str, list[tuple[str, int]], Any]] = [
      lambda t, p: "long-decay" in t and "bright" not in t),
 ]
 PER_INSTRUCTION = 4
-# The smallest change that counts as a move, per descriptor: below these a listener would not notice.
-_MOVE = {"brightness": ("centroid_hz", 0.02, 0.0), "attack": ("attack_ms", 0.10, 1.0),
-         "decay": ("decay20_ms", 0.10, 0.0), "release": ("release_ms", 0.10, 0.0), "sustain": ("sustain_db", 0.0, 0.5),
-         "metallic": ("inharmonicity", 0.0, 0.01), "vibrato": ("pitch_stability_cents", 0.0, 1.0),
-         "detune": ("beating", 0.0, 0.01), "level": ("rms_dbfs", 0.0, 0.5)}
-
-
-def _value(quality: str, d: Any) -> float:
-    """A descriptor as a number, with "never reached" placed where it belongs (a held note: infinity)."""
-    field = _MOVE[quality][0]
-    v = getattr(d, field)
-    if v is not None:
-        return float(v)
-    if quality == "decay":
-        return math.inf  # never falls 20 dB while held: the longest decay there is
-    if quality == "release":
-        return math.inf if d.sustain_db is not None else 0.0  # outlasts the clip, or nothing to release
-    if quality == "sustain":
-        return -math.inf  # died out before note-off
-    return 0.0  # no pitch spread / beating / inharmonicity measured: none
 
 
 def moved(quality: str, sign: int, before: Any, after: Any) -> bool:
     """Whether a descriptor moved the asked way by at least the quality's smallest audible step."""
-    _, rel, absolute = _MOVE[quality]
-    a, b = _value(quality, before), _value(quality, after)
-    if a == b:
-        return False
-    if math.isinf(a) or math.isinf(b):
-        return (b > a) == (sign > 0)
-    step = max(absolute, rel * abs(a))
-    return (b - a) * sign >= step
+    return direction(quality, before, after) == sign  # the designer's and eval-refine's judge
 
 
 def refinement_table() -> float:
@@ -145,7 +119,7 @@ def refinement_table() -> float:
         r[2] += len(result.changes)
         if not good:
             failures.append(f"  {entry.id} + {text!r}: steps {[(s['quality'], s['amount']) for s in steps]}; "
-                            + "; ".join(f"{_MOVE[q][0]} {_value(q, before):.3g} -> {_value(q, after):.3g}"
+                            + "; ".join(f"{AUDIBLE[q].descriptor} {measure(q, before):.3g} -> {measure(q, after):.3g}"
                                         for q, _ in wants))
     share = ok_all / len(pairs)
     print(f"Refinement: {len(pairs)} (packaged patch, instruction) pairs, descriptors at each patch's own note")

@@ -136,7 +136,7 @@ def validate_json(text: str, *, lenient: bool = False) -> ValidationReport:
             text = bytes(text).decode("utf-8")
         if not isinstance(text, str):
             return ValidationReport(False, [Problem("", _short(text), "JSON text (a string)", "not a string")])
-        data = json.loads(text, object_pairs_hook=_pairs_to_dict)
+        data = json.loads(text, object_pairs_hook=pairs_to_dict)
     except json.JSONDecodeError as exc:
         # The parse position is the useful part, so it goes into `found` (the summary shows found/allowed).
         where = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -158,18 +158,8 @@ def parse_patch(data: Any, *, lenient: bool = False) -> Patch:
     return report.patch
 
 
-# --- internals ---------------------------------------------------------------------------------
-
-_BAD = object()  # a value that failed validation (distinct from None, which can be a valid "absent")
-
-
-class _DuplicateKeysDict(dict):
-    """A JSON object that had repeated keys (json.loads silently keeps the last one)."""
-
-    duplicate_keys: tuple[str, ...] = ()
-
-
-def _pairs_to_dict(pairs: list[tuple[str, Any]]) -> dict:
+def pairs_to_dict(pairs: list[tuple[str, Any]]) -> dict:
+    """A ``json.loads`` object hook: a dict that remembers its repeated keys, for ``validate`` to report."""
     d = _DuplicateKeysDict(pairs)
     if len(d) != len(pairs):
         seen: set[str] = set()
@@ -180,6 +170,17 @@ def _pairs_to_dict(pairs: list[tuple[str, Any]]) -> dict:
             seen.add(k)
         d.duplicate_keys = tuple(dups)
     return d
+
+
+# --- internals ---------------------------------------------------------------------------------
+
+_BAD = object()  # a value that failed validation (distinct from None, which can be a valid "absent")
+
+
+class _DuplicateKeysDict(dict):
+    """A JSON object that had repeated keys (json.loads silently keeps the last one)."""
+
+    duplicate_keys: tuple[str, ...] = ()
 
 
 class _Walker:

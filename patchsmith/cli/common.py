@@ -245,13 +245,11 @@ def read_json_file(path: Path) -> Any:
     except OSError as err:
         raise CliError(f"{path}: cannot read the file: {err.strerror or err}") from None
     try:
-        # A deliberate use of a private helper: validate's own object hook builds the dict subclass that
-        # marks repeated keys, and only that class makes validate report them (json alone keeps the last
-        # value silently). Reimplementing it here would have to copy that class too; this is the one place
-        # the CLI touches validate's internals.
-        from ..schema.validate import _pairs_to_dict
+        # validate's own object hook: it marks repeated keys, which validate then reports (json alone keeps
+        # the last value silently).
+        from ..schema.validate import pairs_to_dict
 
-        return json.loads(text, object_pairs_hook=_pairs_to_dict)
+        return json.loads(text, object_pairs_hook=pairs_to_dict)
     except json.JSONDecodeError as err:
         raise CliError(_json_problem(path, err)) from None
     except (ValueError, RecursionError) as err:

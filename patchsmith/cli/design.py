@@ -1,9 +1,9 @@
 """``patchsmith design "TEXT" -o DIR``: words in, a patch and its sound out, through the agent and the tools.
 
 With no model named, the offline designer answers (no network, no key). ``--model``/``--base-url``
-(or ``PATCHSMITH_MODEL``/``PATCHSMITH_BASE_URL``) drive any OpenAI-compatible endpoint instead; models
-that answer with a fenced JSON patch rather than tool calls use ``--output-parsing`` (implied by
-``--patch-layout``). The tools come from the MCP server, in-process unless ``--mcp`` says otherwise.
+(or ``PATCHSMITH_MODEL``/``PATCHSMITH_BASE_URL``) drive any OpenAI-compatible endpoint instead, and
+``--model-path DIR`` a local checkpoint run in-process with transformers; models that answer with a
+fenced JSON patch rather than tool calls use ``--output-parsing`` (implied by ``--patch-layout``). The tools come from the MCP server, in-process unless ``--mcp`` says otherwise.
 
 DIR receives patch.json, sound.wav, voice.syx (when the topology is one of the 32 DX7 algorithms) and
 transcript.json, all together or not at all. The backend options and the session set-up are shared
@@ -38,6 +38,13 @@ def add_agent_arguments(p: argparse.ArgumentParser) -> None:
                    help="layout of a fenced JSON patch (implies --output-parsing); source-research: per-operator "
                         "arrays OP6 first, as in the source research's data")
     m.add_argument("--strict-tools", action="store_true", help="send the tools in OpenAI strict mode")
+    m.add_argument("--model-path", metavar="DIR",
+                   help="run a local checkpoint folder in-process with transformers (e.g. the output_dir of "
+                        "`patchsmith train sft|grpo`) instead of an endpoint; needs the train extra")
+    m.add_argument("--max-new-tokens", type=int, default=2048, metavar="N",
+                   help="with --model-path: tokens generated per model turn (default 2048)")
+    m.add_argument("--thinking", action="store_true",
+                   help="with --model-path: let the model think first (the chat template's enable_thinking)")
     m.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one model answer (default 120)")
     m.add_argument("--library", metavar="PATH", help="the offline designer's library: a caption CSV + patch CSV "
                                                      "pair or a dataset folder (default: the packaged library)")
@@ -89,9 +96,18 @@ def make_backend(args: argparse.Namespace) -> Any:
     """The model backend the options (and PATCHSMITH_MODEL / PATCHSMITH_BASE_URL) ask for."""
     from ..agent.backends import BackendError, OfflineDesignerBackend, OpenAICompatibleBackend, OutputParsingBackend
 
+    parsing = args.output_parsing or args.patch_layout is not None
+    if args.model_path is not None:
+        base = _local_backend(args)
+        if not parsing:
+            return base
+        return OutputParsingBackend(base, patch_layout=args.patch_layout or "canonical",
+                                    render_args={"notes": [60 if args.note is None else args.note],
+                                                 "velocity": 100 if args.velocity is None else args.velocity})
+    if args.thinking:
+        note("--thinking is for --model-path; an endpoint's thinking is set by its server, so it is not used")
     model = args.model or os.environ.get(ENV_MODEL) or None
     base_url = args.base_url or os.environ.get(ENV_BASE_URL) or None
-    parsing = args.output_parsing or args.patch_layout is not None
     if model is None and base_url is None:
         if parsing or args.strict_tools:
             raise CliError("--output-parsing, --patch-layout and --strict-tools need a model: give --model and "
@@ -115,6 +131,28 @@ def make_backend(args: argparse.Namespace) -> Any:
     return OutputParsingBackend(base, patch_layout=args.patch_layout or "canonical",
                                 render_args={"notes": [60 if args.note is None else args.note],
                                              "velocity": 100 if args.velocity is None else args.velocity})
+
+
+def _local_backend(args: argparse.Namespace) -> Any:
+    """The checkpoint of ``--model-path`` loaded in-process (``agent.local_model``)."""
+    from ..agent.backends import BackendError
+
+    if args.model or args.base_url:
+        raise CliError("--model-path runs a local checkpoint; --model and --base-url name an endpoint: give one or "
+                       "the other")
+    if args.strict_tools:
+        raise CliError("--strict-tools is for an OpenAI-compatible endpoint, not --model-path")
+    if args.max_new_tokens < 1:
+        raise CliError(f"--max-new-tokens: found {args.max_new_tokens}, allowed an integer >= 1")
+    if args.library:
+        note("--library is for the offline designer; --model-path is given, so it is not used")
+    from ..agent.local_model import LocalTransformersBackend
+
+    try:
+        return LocalTransformersBackend(args.model_path, enable_thinking=args.thinking,
+                                        max_new_tokens=args.max_new_tokens, timeout_s=args.timeout)
+    except BackendError as err:
+        raise CliError(f"--model-path {err}") from None
 
 
 @contextmanager
@@ -191,6 +229,19 @@ def agent_errors() -> tuple[type[BaseException], ...]:
     return AgentError, BackendError
 
 
+def _last_problems(conversation: Any) -> list[str]:
+    """The last thing the tools or the loop said was wrong with the model's output, from the transcript."""
+    entries = getattr(getattr(conversation.agent, "transcript", None), "entries", None) or []
+    for entry in reversed(entries):
+        if entry.get("type") == "tool" and entry.get("is_error"):
+            text = " ".join(str(entry.get("text") or "").split())
+            return [f"last tool error ({entry.get('name')}): {text[:300]}"] if text else []
+        if entry.get("type") == "feedback":
+            text = " ".join(str(entry.get("content") or "").split())
+            return [f"last problem: {text[:300]}"] if text else []
+    return []
+
+
 def run(args: argparse.Namespace) -> int:
     """Design one patch from the description and write its files."""
     out = Path(args.output)
@@ -204,10 +255,13 @@ def run(args: argparse.Namespace) -> int:
         try:
             exchange = conversation.request(args.text)
         except agent_errors() as err:
+            if conversation.current is None:  # say plainly that no patch came of it, then why
+                raise CliError([f"the model produced no valid patch: {err}", *_last_problems(conversation)]) from None
             raise CliError(str(err)) from None
         if conversation.current is None:
             answer = " ".join((exchange.reply.text or "").split())[:300]
-            raise CliError(f"the model answered without producing a patch: {answer or '(no answer)'}")
+            raise CliError([f"the model produced no valid patch: it answered without producing a patch: "
+                            f"{answer or '(no answer)'}", *_last_problems(conversation)])
         notes, files = write_session(out, conversation)
         name = conversation.current.name
         print(f"designed {args.text!r}" + (f" -> {name.strip()!r}" if name and name.strip() else "")

@@ -18,6 +18,7 @@ from patchsmith.schema.validate import (
     PatchValidationError,
     Problem,
     ValidationReport,
+    pairs_to_dict,
     parse_patch,
     validate,
     validate_json,
@@ -405,6 +406,14 @@ def test_duplicate_keys_are_a_problem_in_strict_mode_and_a_coercion_in_lenient()
     r = validate_json(text, lenient=True)
     assert r.valid and r.patch.feedback == 2 and r.patch.lfo.speed == 2
     assert [c.pointer for c in r.coercions] == ["/feedback", "/lfo/speed"]
+
+
+def test_pairs_to_dict_lets_validate_see_duplicate_keys_in_json_parsed_elsewhere():
+    text = json.dumps(core_patch())[:-1] + ', "feedback": 2, "feedback": 3}'
+    data = json.loads(text, object_pairs_hook=pairs_to_dict)
+    assert data["feedback"] == 3 and data.duplicate_keys == ("feedback",)
+    assert pointers(validate(data)) == ["/feedback"]
+    assert validate(json.loads(text)).valid  # plain json.loads keeps the last value: nothing to report
 
 
 # --- parse_patch ---------------------------------------------------------------------------------

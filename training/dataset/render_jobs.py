@@ -1,0 +1,222 @@
+"""One render shard: every voice of manifest rows [k*S, (k+1)*S) at each note and velocity, described,
+encoded as FLAC, optionally with operator evidence clips, written as ``OUT/stage/renders/part-k``.
+
+Runs inside a worker process (or a Ray task): it reads the manifest slice itself and writes its
+part itself, so that only a small summary travels back to the driver.
+
+Transpose ``auto``: after the first render, a voice whose measured fundamental lies outside
+55 Hz..1760 Hz (A1..A6) is played again whole octaves up or down so that it lands inside (within
+MIDI 0..127); for a voice without a measurable pitch (noise, some bells, or a fundamental too low for
+the clip) the sounding note (key + the voice's transpose) stands in for the fundamental. The row
+keeps the requested ``note`` (and so its ``render_id``), and records ``played_note`` and ``note_shift``.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["RenderOptions", "ShardSummary", "render_shard", "render_part_schema", "encode_flac", "USEFUL_HZ"]
+
+USEFUL_HZ = (55.0, 1760.0)  # A1..A6: the register "auto" transposes a voice into
+PEAK_DBFS = -1.0  # FLAC audio is normalised to this peak; gain_db says by how much
+HOLD_SHARE = 0.64  # of the clip the key is held (the source research: 6.4 s held in a ~10 s clip)
+
+
+class RenderOptions(BaseModel):
+    """The render settings of a build (stored in build.json; a resume must use the same)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seconds: float = Field(10.0, gt=0, le=60)
+    sample_rate: int = Field(48000, ge=16000, le=96000)
+    notes: list[int] = Field(default_factory=lambda: [60], min_length=1)
+    velocities: list[int] = Field(default_factory=lambda: [100], min_length=1)
+    transpose: Literal["auto", "none"] = "none"
+    evidence: list[Literal["off", "on"]] = Field(default_factory=list)
+    evidence_seconds: float = Field(4.0, ge=0.1, le=30)
+    audio: Literal["flac", "files"] = "flac"
+
+    @property
+    def hold_s(self) -> float:
+        """Seconds the key is held; the rest of the clip is the release."""
+        return round(self.seconds * HOLD_SHARE, 6)
+
+    @property
+    def release_s(self) -> float:
+        """Seconds after note-off."""
+        return round(self.seconds - self.hold_s, 6)
+
+
+class ShardSummary(BaseModel):
+    """What one render shard did (travels back from the worker)."""
+
+    shard: int
+    voices: int = 0
+    rows: int = 0
+    silent: int = 0
+    errors: int = 0
+    error_examples: list[str] = Field(default_factory=list)
+    transposed: int = 0
+    seconds: float = 0.0
+
+
+def render_part_schema(options: RenderOptions) -> "pa.Schema":
+    """The columns of a renders part (the evidence ones only when evidence is on)."""
+    import pyarrow as pa
+
+    audio = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    fields = [("id", pa.string()), ("render_id", pa.string()), ("note", pa.int64()), ("played_note", pa.int64()),
+              ("note_shift", pa.int64()), ("velocity", pa.int64()), ("sample_rate", pa.int64()),
+              ("duration_s", pa.float64()), ("gain_db", pa.float64()), ("audio", audio), ("descriptors", pa.string()),
+              ("silent", pa.bool_()), ("error", pa.string())]
+    for mode in options.evidence:
+        fields += [(f"evidence_{mode}", audio), (f"evidence_{mode}_map", pa.string())]
+    return pa.schema(fields)
+
+
+def encode_flac(audio: np.ndarray, sample_rate: int) -> tuple[bytes, float]:
+    """16-bit FLAC of the audio normalised to a -1 dBFS peak, and the gain applied in dB (0 for silence)."""
+    import soundfile as sf
+
+    x = np.asarray(audio, dtype=np.float64)
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    gain_db = 0.0
+    if peak > 10.0 ** (-90.0 / 20.0):  # silence stays silence: normalising would only amplify the noise floor
+        gain = 10.0 ** (PEAK_DBFS / 20.0) / peak
+        x = x * gain
+        gain_db = round(20.0 * math.log10(gain), 4)
+    else:
+        x = np.zeros_like(x)
+    buf = io.BytesIO()
+    sf.write(buf, x.astype(np.float32), sample_rate, format="FLAC", subtype="PCM_16")
+    return buf.getvalue(), gain_db
+
+
+def _auto_shift(played: int, sounding: int, pitch_cents: float | None) -> int:
+    """Semitones (whole octaves) that bring the fundamental (measured, else the sounding note's) into USEFUL_HZ."""
+    f0 = 440.0 * 2.0 ** ((sounding - 69 + (pitch_cents or 0.0) / 100.0) / 12.0)
+    lo, hi = USEFUL_HZ
+    shift = 0
+    if f0 < lo:
+        shift = 12 * math.ceil(math.log2(lo / f0))
+    elif f0 > hi:
+        shift = -12 * math.ceil(math.log2(f0 / hi))
+    while shift and not 0 <= played + shift <= 127:  # stay on the keyboard: give back an octave at a time
+        shift -= 12 if shift > 0 else -12
+    return shift
+
+
+def _audio_ref(out_dir: Path, options: RenderOptions, name: str, data: bytes) -> dict[str, Any]:
+    """The {bytes, path} struct of one clip: inline bytes, or a file under OUT/audio written atomically."""
+    if options.audio == "flac":
+        return {"bytes": data, "path": name}
+    from .stages import _atomic_write
+
+    rel = Path("audio") / name[:2] / name
+    _atomic_write(out_dir / rel, lambda tmp: Path(tmp).write_bytes(data))
+    return {"bytes": None, "path": rel.as_posix()}
+
+
+def _render_voice(row: dict[str, Any], options: RenderOptions, out_dir: Path, summary: ShardSummary) -> list[dict]:
+    from ...evals.descriptors import describe_audio
+    from ...schema.compact import loads_patch
+    from ...synth.evidence import render_evidence
+    from ...synth.render import render
+
+    patch = loads_patch(row["patch"])
+    sr, hold, release = options.sample_rate, options.hold_s, options.release_s
+    rows = []
+    for note in options.notes:
+        for velocity in options.velocities:
+            rid = f"{row['id']}-n{note}-v{velocity}"
+            played = note
+            audio = render(patch, note=played, velocity=velocity, hold_s=hold, release_s=release, sample_rate=sr)
+            sounding = min(127, max(0, played + patch.transpose))
+            desc = describe_audio(audio, sr, note=sounding, note_off_s=hold)
+            shift = 0
+            if options.transpose == "auto" and not desc.silent:
+                shift = _auto_shift(played, sounding, desc.pitch_cents)
+                if shift:
+                    played = note + shift
+                    summary.transposed += 1
+                    audio = render(patch, note=played, velocity=velocity, hold_s=hold, release_s=release,
+                                   sample_rate=sr)
+                    sounding = min(127, max(0, played + patch.transpose))
+                    desc = describe_audio(audio, sr, note=sounding, note_off_s=hold)
+            flac, gain_db = encode_flac(audio, sr)
+            out: dict[str, Any] = {
+                "id": row["id"], "render_id": rid, "note": note, "played_note": played, "note_shift": shift,
+                "velocity": velocity, "sample_rate": sr, "duration_s": round(audio.size / sr, 6), "gain_db": gain_db,
+                "audio": _audio_ref(out_dir, options, f"{rid}.flac", flac), "descriptors": desc.model_dump_json(),
+                "silent": bool(desc.silent), "error": None,
+            }
+            for mode in options.evidence:
+                clip_audio, clip_map = None, None
+                if not desc.silent:
+                    clip = render_evidence(patch, mode=mode, segment_s=options.evidence_seconds, note=played,
+                                           velocity=velocity, hold_s=round(options.evidence_seconds * 0.64, 6),
+                                           sample_rate=sr, workers=1)
+                    data, _ = encode_flac(clip.audio, sr)
+                    clip_audio = _audio_ref(out_dir, options, f"{rid}-evidence-{mode}.flac", data)
+                    clip_map = clip.model_dump_json()
+                out[f"evidence_{mode}"] = clip_audio
+                out[f"evidence_{mode}_map"] = clip_map
+            summary.silent += int(desc.silent)
+            rows.append(out)
+    return rows
+
+
+def _error_rows(row: dict[str, Any], options: RenderOptions, message: str) -> list[dict]:
+    rows = []
+    for note in options.notes:
+        for velocity in options.velocities:
+            r: dict[str, Any] = {"id": row["id"], "render_id": f"{row['id']}-n{note}-v{velocity}", "note": note,
+                                 "played_note": note, "note_shift": 0, "velocity": velocity,
+                                 "sample_rate": options.sample_rate, "duration_s": 0.0, "gain_db": 0.0, "audio": None,
+                                 "descriptors": None, "silent": False, "error": message}
+            for mode in options.evidence:
+                r[f"evidence_{mode}"] = None
+                r[f"evidence_{mode}_map"] = None
+            rows.append(r)
+    return rows
+
+
+def render_shard(out_dir: str | Path, k: int, options: dict[str, Any] | RenderOptions) -> ShardSummary:
+    """Render shard ``k`` of the build in ``out_dir`` and write its part (skipped when it exists)."""
+    import pyarrow as pa
+
+    from .stages import part_path, shard_rows, write_part
+
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    opts = options if isinstance(options, RenderOptions) else RenderOptions.model_validate(options)
+    summary = ShardSummary(shard=k)
+    path = part_path(out_dir, "renders", k)
+    if path.is_file():  # another worker (or an earlier run) finished it
+        return summary
+    manifest = shard_rows(out_dir, k).select(["id", "patch"]).to_pylist()
+    rows: list[dict] = []
+    for row in manifest:
+        summary.voices += 1
+        try:
+            rows += _render_voice(row, opts, out_dir, summary)
+        except Exception as err:  # one bad voice must not lose the shard; it is reported and left out at merge
+            message = f"{row['id']}: {type(err).__name__}: {err}"
+            summary.errors += 1
+            if len(summary.error_examples) < 5:
+                summary.error_examples.append(message)
+            rows += _error_rows(row, opts, message)
+    write_part(path, pa.Table.from_pylist(rows, schema=render_part_schema(opts)))
+    summary.rows = len(rows)
+    summary.seconds = round(time.perf_counter() - t0, 3)
+    return summary
