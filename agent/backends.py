@@ -90,6 +90,27 @@ def api_key_from_env() -> str | None:
     return os.environ.get("PATCHSMITH_API_KEY") or os.environ.get("OPENAI_API_KEY") or None
 
 
+def resolve_api_key(api_key: str | None, base_url: str | None) -> str | None:
+    """The key to send: ``api_key``, else the environment's, else a placeholder for a ``base_url``; None when none."""
+    key = api_key or api_key_from_env()
+    if key is None and base_url is not None:
+        key = "EMPTY"  # local servers (vLLM without --api-key) ignore it, but the client requires one
+    return key
+
+
+def sampling_options(temperature: float | None, max_tokens: int | None,
+                     extra_body: dict[str, Any] | None) -> dict[str, Any]:
+    """The Chat Completions request fields for the sampling settings that are set (unset ones are left out)."""
+    options: dict[str, Any] = {}
+    if temperature is not None:
+        options["temperature"] = temperature
+    if max_tokens is not None:
+        options["max_tokens"] = max_tokens
+    if extra_body:
+        options["extra_body"] = extra_body
+    return options
+
+
 class OpenAICompatibleBackend(ModelBackend):
     """A Chat Completions endpoint reached with the ``openai`` client (vLLM, OpenAI, any compatible server)."""
 
@@ -99,12 +120,10 @@ class OpenAICompatibleBackend(ModelBackend):
                  extra_body: dict[str, Any] | None = None, max_retries: int = 0):
         from openai import OpenAI
 
-        key = api_key or api_key_from_env()
+        key = resolve_api_key(api_key, base_url)
         if key is None:
-            if base_url is None:
-                raise BackendError("no API key: set PATCHSMITH_API_KEY or OPENAI_API_KEY, or give --base-url "
-                                   "for a local server that needs none")
-            key = "EMPTY"  # local servers (vLLM without --api-key) ignore it, but the client requires one
+            raise BackendError("no API key: set PATCHSMITH_API_KEY or OPENAI_API_KEY, or give --base-url "
+                               "for a local server that needs none")
         if not model:
             raise BackendError("no model name: give --model or set PATCHSMITH_MODEL")
         self.name = model
@@ -134,12 +153,7 @@ class OpenAICompatibleBackend(ModelBackend):
         if tools:
             kwargs["tools"] = tools
             kwargs["tool_choice"] = self.tool_choice
-        if self.temperature is not None:
-            kwargs["temperature"] = self.temperature
-        if self.max_tokens is not None:
-            kwargs["max_tokens"] = self.max_tokens
-        if self.extra_body:
-            kwargs["extra_body"] = self.extra_body
+        kwargs |= sampling_options(self.temperature, self.max_tokens, self.extra_body)
         where = self.base_url or "the OpenAI API"
         try:
             response = self._client.chat.completions.create(**kwargs)
@@ -201,7 +215,9 @@ class OutputParsingBackend(ModelBackend):
     """A model that answers with ``<think>…</think>`` and a fenced JSON patch: the patch becomes a render call."""
 
     def __init__(self, base: ModelBackend, *, patch_layout: PatchLayout = "canonical",
-                 render_args: dict[str, Any] | None = None, finish_after_render: bool = True):
+                 render_args: dict[str, Any] | None = None, finish_after_render: bool = True,
+                 as_given: bool = False):
+        """``as_given``: send the conversation unchanged (the agent's trained profile already wrote it as trained)."""
         if patch_layout not in PATCH_LAYOUTS:
             raise ValueError(f"patch_layout: found {patch_layout!r}, allowed one of {', '.join(PATCH_LAYOUTS)}")
         self.base = base
@@ -210,11 +226,13 @@ class OutputParsingBackend(ModelBackend):
         self.render_args = dict(render_args or {})
         # Such models were trained to emit one patch per prompt; once it renders, the answer is complete.
         self.finish_after_render = finish_after_render
+        self.as_given = as_given
         self._count = 0
 
     def describe(self) -> dict[str, Any]:
         """What the transcript records about this backend."""
-        return {"backend": type(self).__name__, "patch_layout": self.patch_layout, "base": self.base.describe()}
+        return {"backend": type(self).__name__, "patch_layout": self.patch_layout, "as_given": self.as_given,
+                "base": self.base.describe()}
 
     def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], *,
                  timeout_s: float | None = None) -> ModelTurn:
@@ -225,7 +243,8 @@ class OutputParsingBackend(ModelBackend):
             if reply.get("ok"):
                 first = str(reply.get("summary") or "").splitlines()[:1]
                 return ModelTurn(content=" ".join(["Rendered the patch.", *first]), finish_reason="stop")
-        raw = self.base.complete(self._text_messages(messages), [], timeout_s=timeout_s)
+        raw = self.base.complete(messages if self.as_given else self._text_messages(messages), [],
+                                 timeout_s=timeout_s)
         text = raw.content or ""
         if raw.reasoning:
             text = f"<think>\n{raw.reasoning}\n</think>\n\n{text}"
@@ -426,4 +445,5 @@ def _design_lines(design: Any) -> list[str]:
 
 
 __all__ = ["BackendError", "BackendTimeout", "ModelBackend", "ModelTurn", "OfflineDesignerBackend",
-           "OpenAICompatibleBackend", "OutputParsingBackend", "PATCH_LAYOUTS", "ToolCall", "api_key_from_env"]
+           "OpenAICompatibleBackend", "OutputParsingBackend", "PATCH_LAYOUTS", "ToolCall", "api_key_from_env",
+           "resolve_api_key", "sampling_options"]

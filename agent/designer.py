@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..evals.descriptors import describe_audio
 from ..evals.distances import mel_filterbank
+from ..evals.edit_direction import AUDIBLE
 from ..schema.audio import AudioDescriptors
 from ..schema.patch import Patch
 from ..synth.edits import Change, adjust, apply_edits
@@ -213,7 +214,9 @@ class Library(Sequence[LibraryPatch]):
         from ..schema.validate import validate
 
         try:
-            table = ds.dataset(str(path), format="parquet").to_table()
+            p = Path(path)
+            files = sorted(str(f) for f in p.rglob("*.parquet")) if p.is_dir() else [str(p)]
+            table = ds.dataset(files, format="parquet").to_table()
         except (OSError, ValueError) as err:
             raise LibraryError([f"{path}: not a readable Parquet dataset ({err})"]) from None
         cols = set(table.column_names)
@@ -267,6 +270,8 @@ class Library(Sequence[LibraryPatch]):
                 raise LibraryError([f"{p}: expected a source-research caption CSV (NAME_captions.csv) with its "
                                     f"patch CSV (NAME.csv) beside it"])
             return cls.from_source_research(p, pair)
+        if p.is_dir() and (p / "stage" / "build.json").is_file() and (p / "data").is_dir():
+            return cls.from_parquet(p / "data")  # a `patchsmith dataset build` folder: its merged rows
         if (p.is_file() and p.suffix == ".parquet") or (p.is_dir() and any(p.rglob("*.parquet"))):
             return cls.from_parquet(p)
         if p.is_dir():
@@ -423,17 +428,16 @@ def _check_text(text: Any) -> str:
     return text.strip()
 
 
-_QUANTITY = {  # how each quality shows in the descriptors, for the notes
-    "attack": ("attack_ms", "attack", "ms"), "decay": ("decay20_ms", "decay to -20 dB", "ms"),
-    "release": ("release_ms", "release", "ms"), "sustain": ("sustain_db", "sustain", "dB"),
-    "brightness": ("centroid_hz", "centroid", "Hz"), "metallic": ("inharmonicity", "inharmonicity", ""),
-    "vibrato": ("pitch_stability_cents", "pitch spread", "cents"), "detune": ("beating", "beating", ""),
-    "level": ("rms_dbfs", "RMS level", "dBFS"),
+_QUANTITY = {  # how each quality's descriptor (evals.edit_direction.AUDIBLE) reads in the notes
+    "attack": ("attack", "ms"), "decay": ("decay to -20 dB", "ms"), "release": ("release", "ms"),
+    "sustain": ("sustain", "dB"), "brightness": ("centroid", "Hz"), "metallic": ("inharmonicity", ""),
+    "vibrato": ("pitch spread", "cents"), "detune": ("beating", ""), "level": ("RMS level", "dBFS"),
 }
 
 
 def _quantity(q: str, d: AudioDescriptors | None) -> str:
-    field, label, unit = _QUANTITY[q]
+    field = AUDIBLE[q].descriptor
+    label, unit = _QUANTITY[q]
     v = None if d is None else getattr(d, field)
     if v is None:
         # "Not reached" reads differently per quantity (schema/audio.py documents each None).

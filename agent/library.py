@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..schema.compact import dumps_compact
 from ..schema.patch import Patch
+from ..schema.problems import ProblemsError
 from ..schema.validate import validate
 from ..synth.render import parse_render_settings
 
@@ -70,12 +71,8 @@ CHARACTER_TAGS: dict[str, str] = {
 TAGS: dict[str, str] = MEASURED_TAGS | CHARACTER_TAGS
 
 
-class LibraryError(ValueError):
+class LibraryError(ProblemsError):
     """A library file that cannot be used; ``problems`` holds one line per problem."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
 
 
 class RenderSettings(BaseModel):

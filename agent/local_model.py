@@ -45,9 +45,11 @@ def checkpoint_problems(path: str | Path) -> list[str]:
 class LocalTransformersBackend(ModelBackend):
     """A checkpoint folder loaded with transformers: greedy generation, Qwen3 tool calls parsed from the text."""
 
-    def __init__(self, path: str | Path, *, enable_thinking: bool = False,
+    def __init__(self, path: str | Path, *, enable_thinking: bool | None = False,
                  max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, device: str | None = None,
-                 timeout_s: float | None = None):
+                 timeout_s: float | None = None, text_arguments: bool = False):
+        """``enable_thinking``: the template's switch (None: not passed, as SFT training did); ``text_arguments``:
+        tool-call arguments reach the template as the JSON text they are (as in patchsmith's training data)."""
         problems = checkpoint_problems(path)
         if problems:
             raise BackendError("; ".join(problems))
@@ -55,7 +57,9 @@ class LocalTransformersBackend(ModelBackend):
             raise BackendError(f"max_new_tokens: found {max_new_tokens}, allowed an integer >= 1")
         self.path = Path(path)
         self.name = self.path.resolve().name or str(self.path)
-        self.enable_thinking = bool(enable_thinking)
+        self.enable_thinking = None if enable_thinking is None else bool(enable_thinking)
+        self.text_arguments = bool(text_arguments)
+        self.last_prompt: str | None = None  # the text the last turn was generated from
         self.max_new_tokens = int(max_new_tokens)
         self.timeout_s = timeout_s  # generation stops (a cut-off answer) after this many seconds
         self._calls = 0
@@ -91,16 +95,18 @@ class LocalTransformersBackend(ModelBackend):
     def describe(self) -> dict[str, Any]:
         """What the transcript records about this backend."""
         return super().describe() | {"path": str(self.path), "enable_thinking": self.enable_thinking,
-                                     "max_new_tokens": self.max_new_tokens, "device": self.device}
+                                     "text_arguments": self.text_arguments, "max_new_tokens": self.max_new_tokens,
+                                     "device": self.device}
 
     def prompt_text(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> str:
         """The conversation rendered with the checkpoint's chat template, ready for the assistant's turn."""
-        kwargs: dict[str, Any] = {"add_generation_prompt": True, "tokenize": False,
-                                  "enable_thinking": self.enable_thinking}
+        kwargs: dict[str, Any] = {"add_generation_prompt": True, "tokenize": False}
+        if self.enable_thinking is not None:
+            kwargs["enable_thinking"] = self.enable_thinking
         if tools:
             kwargs["tools"] = tools
         try:
-            return self.tokenizer.apply_chat_template(_template_messages(messages), **kwargs)
+            return self.tokenizer.apply_chat_template(_template_messages(messages, self.text_arguments), **kwargs)
         except Exception as err:  # jinja errors name the template line; a bad conversation must not crash the agent
             raise BackendError(f"{self.path}: the chat template failed on this conversation: {err}") from None
 
@@ -110,6 +116,7 @@ class LocalTransformersBackend(ModelBackend):
         import torch
 
         text = self.prompt_text(messages, tools)
+        self.last_prompt = text
         enc = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)
         input_ids = enc["input_ids"].to(self.device)
         limit = getattr(self.model.config, "max_position_embeddings", None)
@@ -153,8 +160,9 @@ class LocalTransformersBackend(ModelBackend):
         return ModelTurn(content=content, reasoning=reasoning, tool_calls=calls, finish_reason=finish, usage=usage)
 
 
-def _template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """OpenAI chat messages as the Qwen3 template reads them: tool-call arguments as objects when they parse."""
+def _template_messages(messages: list[dict[str, Any]], text_arguments: bool = False) -> list[dict[str, Any]]:
+    """OpenAI chat messages as the Qwen3 template reads them: tool-call arguments as objects when they parse
+    (unless ``text_arguments``: then as the text they are, which the Qwen3 template inserts unchanged)."""
     out = []
     for m in messages:
         m = dict(m)
@@ -162,7 +170,7 @@ def _template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for c in m.get("tool_calls") or []:
             fn = dict(c.get("function") or {})
             args = fn.get("arguments")
-            if isinstance(args, str):
+            if isinstance(args, str) and not text_arguments:
                 try:
                     parsed = json.loads(args)
                 except (json.JSONDecodeError, RecursionError):

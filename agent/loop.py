@@ -7,6 +7,11 @@ that fails validation, is returned to the model like any result, so it can corre
 call the agent could not even send (arguments that are not a JSON object). Model output that could
 not be used at all comes back as a user message saying why.
 
+With a ``TrainedPrompt`` (the ``trained`` profile, for a patchsmith-trained checkpoint) the model is sent
+its conversation as it saw conversations in training (``agent.trained_prompt``): no system prompt, the
+soft switch on every user message, ``render_patch`` the only tool (none in the answer format), and the
+request ends once a ``render_patch`` call succeeded, as in training.
+
 Limits on model turns, tool calls and wall time end a runaway request with ``AgentLimitError``,
 which says which limit was hit and how to raise it. Every turn and every call is recorded in a
 ``Transcript`` (JSON-serialisable; the commands write it as ``transcript.json``).
@@ -23,6 +28,7 @@ from pydantic import BaseModel, Field
 
 from .backends import BackendError, BackendTimeout, ModelBackend, ModelTurn, ToolCall
 from .mcp_client import ToolClient, ToolOutcome
+from .trained_prompt import FEEDBACK_PREFIX, PATCH_TOOL, TrainedPrompt
 
 # Tools whose successful result defines "the current patch" and where it is found.
 _PATCH_FROM_ARGUMENTS = ("render_patch", "render_evidence")
@@ -121,16 +127,30 @@ class Agent:
     """Runs requests against a model backend and the MCP tools, within limits, recording a transcript."""
 
     def __init__(self, backend: ModelBackend, tools: ToolClient, *, limits: LoopLimits | None = None,
-                 transcript: Transcript | None = None):
+                 transcript: Transcript | None = None, prompt: TrainedPrompt | None = None):
+        """``prompt``: the ``trained`` profile (the model sees its training prompt); None: the ``agent`` profile."""
         self.backend = backend
         self.tools = tools
         self.limits = limits or LoopLimits()
         self.transcript = transcript if transcript is not None else Transcript()
-        self._tool_defs = tools.openai_tools(strict=backend.strict_tools)
+        self.prompt = prompt
+        if prompt is None:
+            self._tool_defs = tools.openai_tools(strict=backend.strict_tools)
+        else:
+            if PATCH_TOOL not in tools.tool_names():
+                raise AgentError(f"the MCP server ({tools.label}) has no {PATCH_TOOL} tool, which a trained model calls")
+            self._tool_defs = prompt.tools()
         self.transcript.meta.setdefault("backend", backend.describe())
         self.transcript.meta.setdefault("mcp", tools.label)
         self.transcript.meta.setdefault("tools", tools.tool_names())
         self.transcript.meta.setdefault("limits", self.limits.model_dump())
+        self.transcript.meta.setdefault("prompt", {"profile": "agent"} if prompt is None else
+                                        {"profile": "trained", **prompt.model_dump(),
+                                         "offered_tools": [t["function"]["name"] for t in self._tool_defs]})
+
+    def model_messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """What the model is sent for ``messages``: as they are, or as the trained model saw them in training."""
+        return messages if self.prompt is None else self.prompt.model_messages(messages)
 
     def run(self, messages: list[dict[str, Any]]) -> AgentReply:
         """Continue ``messages`` (appending every turn) until the model answers; ``AgentError`` when it cannot."""
@@ -150,7 +170,7 @@ class Agent:
             messages.append(turn.assistant_message())
             if not turn.tool_calls:
                 if turn.problems:  # unusable output: say why and let the model answer again
-                    text = ("Your answer could not be used:\n" + "\n".join(f"- {p}" for p in turn.problems)
+                    text = (FEEDBACK_PREFIX + "\n" + "\n".join(f"- {p}" for p in turn.problems)
                             + "\nAnswer again: call a tool, or give the patch as one ```json block.")
                     messages.append({"role": "user", "content": text})
                     self.transcript.add("feedback", turn=reply.turns, content=text)
@@ -163,6 +183,7 @@ class Agent:
                 raise self._stop("tool_calls", f"tool-call limit reached: the model asked for "
                                                f"{reply.tool_calls + len(turn.tool_calls)} tool calls (at most "
                                                f"{limits.max_tool_calls}; raise it with --max-tool-calls)")
+            rendered = False
             for call in turn.tool_calls:
                 reply.tool_calls += 1
                 remaining = limits.max_seconds - (time.monotonic() - start)
@@ -170,11 +191,19 @@ class Agent:
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": outcome.message_content()})
                 if not outcome.is_error:
                     self._track(call.name, arguments, outcome, reply)
+                    rendered = rendered or call.name == PATCH_TOOL
+            if self.prompt is not None and rendered and reply.last_render is not None:
+                # A trained model learnt one render_patch call per request and never an answer after it.
+                first = (reply.last_render.text or "").splitlines()[:1]
+                reply.text = " ".join(["Rendered the patch.", *first])
+                reply.elapsed_s = round(time.monotonic() - start, 3)
+                self.transcript.add("final", turn=reply.turns, content=reply.text, patch=reply.patch)
+                return reply
 
     def _ask(self, messages: list[dict[str, Any]], remaining: float, number: int) -> ModelTurn:
         began = time.monotonic()
         try:
-            turn = self.backend.complete(messages, self._tool_defs, timeout_s=remaining)
+            turn = self.backend.complete(self.model_messages(messages), self._tool_defs, timeout_s=remaining)
         except BackendError as err:
             self.transcript.add("error", turn=number, source="model", message=str(err))
             own = getattr(self.backend, "timeout_s", None)

@@ -30,6 +30,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..evals.edit_direction import AUDIBLE, QUALITIES, direction, measure
 from ..schema.audio import AudioDescriptors
+from .tag_thresholds import (BRIGHT_RATIO, DARK_BRIGHTNESS, DARK_CENTROID_HZ, DARK_RATIO, DETUNED_BEATING,
+                             FAST_ATTACK_MS, INHARMONIC, LONG_DECAY_MS, LONG_RELEASE_MS, NOISY,
+                             PERCUSSIVE_DECAY_MS, SHORT_RELEASE_MS, SLOW_ATTACK_MS, SUSTAINED_DB,
+                             VERY_BRIGHT_RATIO, VIBRATO_CENTS)
 
 # AUDIBLE, measure and direction (did a quality change audibly between two renders, and which way) live
 # in evals.edit_direction, shared with eval-refine; they stay importable from here for the designer.
@@ -497,21 +501,21 @@ def _note_hz(note: float) -> float:
 
 
 # Thresholds per |amount| (1, 2, 3). The first rung of each is the library's measured-tag threshold
-# (agent/presets/README.md): "soft-attack" 15 ms, "percussive" 600 ms, "long-release" 800 ms, ...
-_ATTACK_SOFT_MS = (15.0, 50.0, 150.0)
-_ATTACK_HARD_MS = (15.0, 5.0, 3.0)
-_DECAY_SHORT_MS = (600.0, 300.0, 150.0)
-_DECAY_LONG_MS = (1000.0, 2000.0, 4000.0)
-_RELEASE_LONG_MS = (800.0, 1500.0, 3000.0)
-_RELEASE_SHORT_MS = (400.0, 200.0, 100.0)
-_SUSTAIN_HIGH_DB = (-12.0, -6.0, -3.0)
+# (agent/tag_thresholds.py): "soft-attack" 15 ms, "percussive" 600 ms, "long-release" 800 ms, ...
+_ATTACK_SOFT_MS = (FAST_ATTACK_MS, 50.0, SLOW_ATTACK_MS)
+_ATTACK_HARD_MS = (FAST_ATTACK_MS, 5.0, 3.0)
+_DECAY_SHORT_MS = (PERCUSSIVE_DECAY_MS, 300.0, 150.0)
+_DECAY_LONG_MS = (LONG_DECAY_MS, 2000.0, 4000.0)
+_RELEASE_LONG_MS = (LONG_RELEASE_MS, 1500.0, 3000.0)
+_RELEASE_SHORT_MS = (SHORT_RELEASE_MS, 200.0, 100.0)
+_SUSTAIN_HIGH_DB = (SUSTAINED_DB, -6.0, -3.0)
 _SUSTAIN_LOW_DB = (-20.0, -30.0, -40.0)
-_BRIGHT_RATIO = (2.0, 3.0, 5.0)  # spectral centroid over the played note's f0
-_DARK_RATIO = (2.0, 1.5, 1.1)
-_METAL = (0.2, 0.35, 0.5)
-_PURE = (0.2, 0.1, 0.05)
-_VIBRATO_CENTS = (4.0, 8.0, 15.0)
-_DETUNE_BEATING = (0.05, 0.1, 0.2)
+_BRIGHT_RATIO = (BRIGHT_RATIO, 3.0, VERY_BRIGHT_RATIO)  # spectral centroid over the played note's f0
+_DARK_RATIO = (BRIGHT_RATIO, DARK_RATIO, 1.1)  # the first rung: simply not "bright"
+_METAL = (INHARMONIC, 0.35, NOISY)
+_PURE = (INHARMONIC, 0.1, 0.05)
+_VIBRATO_CENTS = (VIBRATO_CENTS, 8.0, 15.0)
+_DETUNE_BEATING = (DETUNED_BEATING, 0.1, 0.2)
 
 
 def satisfied(modifier: Modifier, d: AudioDescriptors, note: int = 60) -> bool | None:
@@ -550,7 +554,8 @@ def satisfied(modifier: Modifier, d: AudioDescriptors, note: int = 60) -> bool |
         if a > 0:
             return ratio >= _BRIGHT_RATIO[k]
         if k >= 1:  # "dark": the library's tag, little energy above 1.5 kHz as well
-            return (d.brightness or 0.0) <= 0.05 and (ratio <= _DARK_RATIO[k] or d.centroid_hz <= 400.0)
+            return ((d.brightness or 0.0) <= DARK_BRIGHTNESS
+                    and (ratio <= _DARK_RATIO[k] or d.centroid_hz <= DARK_CENTROID_HZ))
         return ratio < _DARK_RATIO[k]
     if q == "metallic":
         if d.inharmonicity is None:

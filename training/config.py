@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..schema.problems import ProblemsError
 from .tiny_model import TINY_MODEL_ID
 
 Kind = Literal["sft", "grpo"]
@@ -43,12 +44,8 @@ _OWNED = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(ProblemsError):
     """A config that cannot be used; ``problems`` holds one line per problem."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
 
 
 class _Section(BaseModel):

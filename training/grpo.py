@@ -21,10 +21,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..agent.trained_prompt import NO_THINK, THINK
 from .config import ConfigError, TrainConfig, reward_setup, trl_arguments
 from .sft import TrainResult, finish_checkpoint, load_jsonl, load_model_and_tokenizer, prepared_file
-
-THINK, NO_THINK = " /think", " /no_think"
 
 
 def _problem(config: TrainConfig, text: str) -> ConfigError:

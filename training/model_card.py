@@ -54,7 +54,10 @@ def card_text(info: CardInfo) -> str:
              f"- answer format: `{info.data_format}` ("
              + ("a `render_patch` tool call, Qwen3 `<tool_call>` JSON" if info.data_format == "tools"
                 else "`<think>` block then the patch as a fenced JSON block") + ")",
-             f"- thinking (`enable_thinking`): {'on' if info.enable_thinking else 'off'}"]
+             f"- thinking (`enable_thinking`): {'on' if info.enable_thinking else 'off'}",
+             "- prompt: no system message; user = the description + ` /think` or ` /no_think`"
+             + ("; `render_patch` the only tool" if info.data_format == "tools" else "; no tools")
+             + " (`patchsmith.json`; the agent's `--prompt trained` profile sends exactly this)"]
     if info.rewards:
         lines.append("- rewards (name: weight): " + ", ".join(f"`{k}`: {v:g}" for k, v in info.rewards.items()))
     if info.config_source:
@@ -63,8 +66,7 @@ def card_text(info: CardInfo) -> str:
         lines += ["", "## Final metrics", ""]
         lines += [f"- {k}: {_fmt(v)}" for k, v in info.metrics.items()]
     lines += ["", "## Use", "", "```",
-              'patchsmith design "bright electric piano" -o out --model-path THIS_FOLDER'
-              + (" --output-parsing" if info.data_format == "answer" else ""),
+              'patchsmith design "bright electric piano" -o out --model-path THIS_FOLDER   # the trained prompt',
               "patchsmith serve-model THIS_FOLDER      # vLLM, on a GPU machine", "```", "",
               "## Versions", ""]
     lines += [f"- {k} {v}" for k, v in versions.items()]

@@ -3,7 +3,8 @@
 ``run_sft(config)`` loads the model (``tiny-qwen3`` is built in-process; anything else is a local folder
 or a cached hub id, never downloaded here), reads ``DATA/sft.jsonl`` (``messages``, and for the tools
 format a ``tools`` column that TRL forwards to the chat template), trains, and saves the checkpoint
-(weights, tokenizer, the stock chat template, a model card) into ``output_dir``. The model and data
+(weights, tokenizer, the stock chat template, a model card, and ``patchsmith.json``: the prompt format and
+thinking setting the agent's ``trained`` profile reads) into ``output_dir``. The model and data
 loading here is shared with ``training.grpo``.
 """
 
@@ -180,6 +181,10 @@ def finish_checkpoint(trainer: Any, tokenizer: Any, config: TrainConfig, *, rows
                                    enable_thinking=config.reasoning.enable_thinking, rewards=config.rewards,
                                    config_source=config.source, metrics={"steps": result.steps, **shown},
                                    config=config.model_dump(mode="json") | (card_extra or {})))
+    # How the prompts looked, so the agent's trained profile can rebuild them (agent.trained_prompt).
+    from ..agent.trained_prompt import write_checkpoint_record
+
+    write_checkpoint_record(out, config.kind, config.data.format or "answer", config.reasoning.enable_thinking)
     (out / "patchsmith_train.json").write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return result
 

@@ -10,6 +10,10 @@ Two formats (``reference/llm_tools.md`` §1.1, §3.2, §4):
   the chat template. The call's arguments are JSON text (the Qwen3 template inserts a string as is), so
   the patch keeps its compact layout and Arrow never turns the patch into a struct with null-filled keys.
 
+The prompt side of both formats (no system message, the soft switch, ``render_patch`` as the only tool,
+the refinement turn, how past assistant turns look) comes from ``agent.trained_prompt``, which the agent's
+``trained`` prompt profile uses too, so training and inference cannot drift apart.
+
 Refinement turns (``training.refinement_data``) follow the agent's own refinement message
 (``agent.output_parsing.compose_request``: the words, then the current patch as fenced JSON) with
 `` /no_think``; in the tools format each call is answered by the tool message the agent would send
@@ -33,11 +37,12 @@ import random
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..agent.output_parsing import compose_request
+from ..agent.trained_prompt import (FORMATS, PATCH_TOOL, Format, check_format, patch_answer, patch_call,
+                                     refinement_message, tools_for_prompt, tools_system_text, trained_messages)
 from ..schema.compact import dumps_compact
 from ..schema.patch import Patch
 from ..schema.validate import parse_patch, validate_json
@@ -45,10 +50,6 @@ from .refinement_data import RefinementStats, make_refinement
 
 log = logging.getLogger("patchsmith.training.sft_data")
 
-Format = Literal["answer", "tools"]
-FORMATS: tuple[str, ...] = ("answer", "tools")
-THINK, NO_THINK = " /think", " /no_think"
-PATCH_TOOL = "render_patch"
 DEFAULT_TOOLS: tuple[str, ...] = (PATCH_TOOL,)
 
 
@@ -107,29 +108,8 @@ def _to_patch(v: Any) -> Patch:
 
 
 # --- one example --------------------------------------------------------------------------------------
-
-
-def patch_block(patch: Patch) -> str:
-    """The patch as a fenced JSON block in the compact canonical format."""
-    return f"```json\n{dumps_compact(patch)}\n```"
-
-
-def _think(cot: str | None) -> str:
-    return f"<think>\n{cot.strip()}\n</think>\n\n" if cot else "<think>\n\n</think>\n\n"
-
-
-def _user(text: str, think: bool) -> dict[str, Any]:
-    return {"role": "user", "content": text + (THINK if think else NO_THINK)}
-
-
-def render_arguments(patch: Patch) -> str:
-    """The ``render_patch`` arguments as JSON text: ``{"patch": <compact patch>}``."""
-    return '{"patch": ' + dumps_compact(patch) + "}"
-
-
-def _call(patch: Patch, cot: str | None) -> dict[str, Any]:
-    return {"role": "assistant", "content": _think(cot),
-            "tool_calls": [{"type": "function", "function": {"name": PATCH_TOOL, "arguments": render_arguments(patch)}}]}
+# The prompt side (user messages, tools, assistant turns) is defined once in agent.trained_prompt, which the
+# agent's trained profile also uses: what a model sees in training is what it sees at inference.
 
 
 def _check_think(row: SftRow, think: bool) -> None:
@@ -141,37 +121,24 @@ def _check_think(row: SftRow, think: bool) -> None:
 def answer_example(row: SftRow, think: bool) -> dict[str, Any]:
     """``{"messages": [...]}``: caption (+ refinements) → think block + fenced compact JSON patch."""
     _check_think(row, think)
-    messages = [_user(row.caption, think),
-                {"role": "assistant", "content": _think(row.cot if think else None) + patch_block(row.patch)}]
+    messages = [*trained_messages(row.caption, think, "answer"), patch_answer(row.patch, row.cot if think else None)]
     current = row.patch
     for turn in row.history or ():
-        messages.append(_user(compose_request(turn.instruction, dumps_compact(current)), False))
-        messages.append({"role": "assistant", "content": _think(None) + patch_block(turn.patch)})
+        messages.append(refinement_message(turn.instruction, current))
+        messages.append(patch_answer(turn.patch))
         current = turn.patch
     return {"messages": messages}
-
-
-def tools_for_prompt(names: Sequence[str] = DEFAULT_TOOLS) -> list[dict[str, Any]]:
-    """The named tools in OpenAI function format, from the schemas the MCP server publishes."""
-    from ..schema.openai_tools import openai_tools
-
-    tools = openai_tools()
-    known = [t["function"]["name"] for t in tools]
-    unknown = [n for n in names if n not in known]
-    if unknown or not names:
-        raise ValueError(f"tools: unknown or none given {unknown}; allowed: {', '.join(known)}")
-    return [t for t in tools if t["function"]["name"] in names]
 
 
 def tool_example(row: SftRow, think: bool, tools: Sequence[str] = DEFAULT_TOOLS) -> dict[str, Any]:
     """``{"messages": [...], "tools": [...]}``: caption → ``render_patch`` call; refinements after tool results."""
     _check_think(row, think)
-    messages = [_user(row.caption, think), _call(row.patch, row.cot if think else None)]
+    messages = [*trained_messages(row.caption, think, "tools"), patch_call(row.patch, row.cot if think else None)]
     current = row.patch
     for turn in row.history or ():
         messages.append({"role": "tool", "name": PATCH_TOOL, "content": render_tool_message(current)})
-        messages.append(_user(compose_request(turn.instruction, dumps_compact(current)), False))
-        messages.append(_call(turn.patch, None))
+        messages.append(refinement_message(turn.instruction, current))
+        messages.append(patch_call(turn.patch))
         current = turn.patch
     return {"messages": messages, "tools": tools_for_prompt(tools)}
 
@@ -230,22 +197,11 @@ def _server_state() -> Any:
     return _STATE
 
 
-def tools_system_text(tools: Sequence[dict[str, Any]]) -> str:
-    """The system text the Qwen3 template writes for ``tools=`` (for GRPO prompts, which take no tools column)."""
-    lines = "".join("\n" + json.dumps(t, ensure_ascii=False) for t in tools)
-    return ("# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
-            "You are provided with function signatures within <tools></tools> XML tags:\n<tools>" + lines
-            + "\n</tools>\n\nFor each function call, return a json object with function name and arguments within "
-              "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "
-              "<args-json-object>}\n</tool_call>")
-
-
 def grpo_prompt(row: SftRow, fmt: Format = "answer", *, think: bool = False,
                 tools: Sequence[str] = DEFAULT_TOOLS) -> dict[str, Any]:
     """``{"prompt": [...messages], "answer": patch JSON, "id": ...}`` for GRPO (tools pre-rendered as system text)."""
-    if fmt not in FORMATS:
-        raise ValueError(f"fmt: found {fmt!r}, allowed one of {', '.join(FORMATS)}")
-    prompt = [_user(row.caption, think)]
+    check_format(fmt)
+    prompt = trained_messages(row.caption, think, fmt)
     if fmt == "tools":
         prompt.insert(0, {"role": "system", "content": tools_system_text(tools_for_prompt(tools))})
     return {"prompt": prompt, "answer": dumps_compact(row.patch), "id": row.id}

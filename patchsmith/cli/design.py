@@ -3,7 +3,10 @@
 With no model named, the offline designer answers (no network, no key). ``--model``/``--base-url``
 (or ``PATCHSMITH_MODEL``/``PATCHSMITH_BASE_URL``) drive any OpenAI-compatible endpoint instead, and
 ``--model-path DIR`` a local checkpoint run in-process with transformers; models that answer with a
-fenced JSON patch rather than tool calls use ``--output-parsing`` (implied by ``--patch-layout``). The tools come from the MCP server, in-process unless ``--mcp`` says otherwise.
+fenced JSON patch rather than tool calls use ``--output-parsing`` (implied by ``--patch-layout``).
+``--prompt trained`` (the default with ``--model-path``) sends a patchsmith-trained model the prompt it
+was trained on (``agent.trained_prompt``; format and thinking from the checkpoint's ``patchsmith.json``),
+``--prompt agent`` the agent's system prompt and every MCP tool. The tools come from the MCP server, in-process unless ``--mcp`` says otherwise.
 
 DIR receives patch.json, sound.wav, voice.syx (when the topology is one of the 32 DX7 algorithms) and
 transcript.json, all together or not at all. The backend options and the session set-up are shared
@@ -24,6 +27,7 @@ from .common import EXIT_OK, CliError, note, write_folder
 
 ENV_MODEL = "PATCHSMITH_MODEL"
 ENV_BASE_URL = "PATCHSMITH_BASE_URL"
+PROMPT_PROFILES = ("trained", "agent")
 
 
 def add_agent_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,8 +47,16 @@ def add_agent_arguments(p: argparse.ArgumentParser) -> None:
                         "`patchsmith train sft|grpo`) instead of an endpoint; needs the train extra")
     m.add_argument("--max-new-tokens", type=int, default=2048, metavar="N",
                    help="with --model-path: tokens generated per model turn (default 2048)")
-    m.add_argument("--thinking", action="store_true",
-                   help="with --model-path: let the model think first (the chat template's enable_thinking)")
+    m.add_argument("--thinking", action=argparse.BooleanOptionalAction, default=None,
+                   help="let the model think first: in the trained prompt profile the ` /think` soft switch (and "
+                        "the template's enable_thinking where the trainer set it, as GRPO does); in the agent "
+                        "profile with --model-path the template's enable_thinking (default: as the checkpoint was "
+                        "trained, else off)")
+    m.add_argument("--prompt", choices=PROMPT_PROFILES, default=None,
+                   help="trained: the prompt a patchsmith-trained model saw in training (no system prompt, only "
+                        "render_patch, the description + ` /think`|` /no_think`; format and thinking from the "
+                        "checkpoint's patchsmith.json); agent: the agent's system prompt and every MCP tool "
+                        "(default: trained with a --model-path that patchsmith trained, agent otherwise)")
     m.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one model answer (default 120)")
     m.add_argument("--library", metavar="PATH", help="the offline designer's library: a caption CSV + patch CSV "
                                                      "pair or a dataset folder (default: the packaged library)")
@@ -92,19 +104,70 @@ def check_agent_arguments(args: argparse.Namespace) -> None:
             raise CliError(f"{flag}: found {value:g}, allowed a number of seconds > 0")
 
 
-def make_backend(args: argparse.Namespace) -> Any:
+def prompt_profile(args: argparse.Namespace) -> Any:
+    """The ``trained`` profile's ``TrainedPrompt`` (format and thinking from the checkpoint), or None for ``agent``.
+
+    For a checkpoint trained in the answer format it turns on ``--output-parsing``."""
+    from ..agent.trained_prompt import TrainedPrompt, read_checkpoint_prompt
+
+    recorded = None
+    if args.model_path is not None and args.prompt != "agent" and Path(args.model_path).is_dir():
+        try:
+            recorded = read_checkpoint_prompt(args.model_path)
+        except ValueError as err:
+            raise CliError(f"--model-path {err}") from None
+    profile = args.prompt or ("trained" if args.model_path is not None else "agent")
+    if args.prompt is None and profile == "trained" and recorded is None and Path(args.model_path).is_dir():
+        # Not trained by `patchsmith train` (no patchsmith.json, no patchsmith model card): a general chat model.
+        note(f"prompt: agent profile: {args.model_path} records no patchsmith training (no patchsmith.json); "
+             "--prompt trained sends it the training prompt anyway")
+        return None
+    if profile == "agent":
+        return None
+    endpoint = args.model or args.base_url or os.environ.get(ENV_MODEL) or os.environ.get(ENV_BASE_URL)
+    if args.model_path is None and not endpoint:
+        raise CliError("--prompt trained is for a patchsmith-trained model: give --model-path DIR, or --model and "
+                       "--base-url for one served with `patchsmith serve-model`")
+    if args.strict_tools:
+        raise CliError("--strict-tools: the trained prompt offers render_patch as it was trained (not strict); "
+                       "drop --strict-tools or use --prompt agent")
+    if args.patch_layout == "source-research":
+        raise CliError("--patch-layout source-research: patchsmith trains on the canonical layout; drop it or use "
+                       "--prompt agent")
+    parsing = args.output_parsing or args.patch_layout is not None
+    if recorded is not None:
+        fmt = recorded.fmt
+        if parsing and fmt == "tools":
+            raise CliError(f"--output-parsing: {args.model_path} was trained to call render_patch (format tools, "
+                           f"{recorded.source}); drop --output-parsing, or use --prompt agent")
+        args.output_parsing = fmt == "answer"  # the model answers with a fenced JSON patch, as it was trained
+    else:
+        fmt = "answer" if parsing else "tools"
+    think = args.thinking if args.thinking is not None else (recorded.think if recorded is not None else False)
+    template = None
+    if recorded is not None and recorded.template_thinking is not None:
+        template = think  # GRPO passed enable_thinking to the template; keep it in step with the soft switch
+    prompt = TrainedPrompt(fmt=fmt, think=think, template_thinking=template,
+                           source=recorded.source if recorded is not None else "the options")
+    note(f"prompt: trained profile (format {fmt}, {'/think' if think else '/no_think'}; from {prompt.source}); "
+         "--prompt agent sends the agent's system prompt and every tool instead")
+    return prompt
+
+
+def make_backend(args: argparse.Namespace, prompt: Any = None) -> Any:
     """The model backend the options (and PATCHSMITH_MODEL / PATCHSMITH_BASE_URL) ask for."""
     from ..agent.backends import BackendError, OfflineDesignerBackend, OpenAICompatibleBackend, OutputParsingBackend
 
     parsing = args.output_parsing or args.patch_layout is not None
     if args.model_path is not None:
-        base = _local_backend(args)
+        base = _local_backend(args, prompt)
         if not parsing:
             return base
         return OutputParsingBackend(base, patch_layout=args.patch_layout or "canonical",
                                     render_args={"notes": [60 if args.note is None else args.note],
-                                                 "velocity": 100 if args.velocity is None else args.velocity})
-    if args.thinking:
+                                                 "velocity": 100 if args.velocity is None else args.velocity},
+                                    as_given=prompt is not None)
+    if args.thinking and prompt is None:
         note("--thinking is for --model-path; an endpoint's thinking is set by its server, so it is not used")
     model = args.model or os.environ.get(ENV_MODEL) or None
     base_url = args.base_url or os.environ.get(ENV_BASE_URL) or None
@@ -130,10 +193,11 @@ def make_backend(args: argparse.Namespace) -> Any:
         return base
     return OutputParsingBackend(base, patch_layout=args.patch_layout or "canonical",
                                 render_args={"notes": [60 if args.note is None else args.note],
-                                             "velocity": 100 if args.velocity is None else args.velocity})
+                                             "velocity": 100 if args.velocity is None else args.velocity},
+                                as_given=prompt is not None)
 
 
-def _local_backend(args: argparse.Namespace) -> Any:
+def _local_backend(args: argparse.Namespace, prompt: Any = None) -> Any:
     """The checkpoint of ``--model-path`` loaded in-process (``agent.local_model``)."""
     from ..agent.backends import BackendError
 
@@ -149,7 +213,11 @@ def _local_backend(args: argparse.Namespace) -> Any:
     from ..agent.local_model import LocalTransformersBackend
 
     try:
-        return LocalTransformersBackend(args.model_path, enable_thinking=args.thinking,
+        if prompt is not None:  # the template called as the trainer called it; arguments as the training text
+            return LocalTransformersBackend(args.model_path, enable_thinking=prompt.template_thinking,
+                                            max_new_tokens=args.max_new_tokens, timeout_s=args.timeout,
+                                            text_arguments=True)
+        return LocalTransformersBackend(args.model_path, enable_thinking=bool(args.thinking),
                                         max_new_tokens=args.max_new_tokens, timeout_s=args.timeout)
     except BackendError as err:
         raise CliError(f"--model-path {err}") from None
@@ -159,17 +227,21 @@ def _local_backend(args: argparse.Namespace) -> Any:
 def open_conversation(args: argparse.Namespace) -> Iterator[Any]:
     """A ``Conversation`` over the chosen backend and MCP transport, its tool audio in a temporary folder."""
     from ..agent.conversation import Conversation
-    from ..agent.loop import Agent, LoopLimits
+    from ..agent.loop import Agent, AgentError, LoopLimits
     from ..agent.mcp_client import ToolClient, ToolTransportError
 
     check_agent_arguments(args)
-    backend = make_backend(args)
+    prompt = prompt_profile(args)
+    backend = make_backend(args, prompt)
     limits = LoopLimits(max_turns=args.max_turns, max_tool_calls=args.max_tool_calls, max_seconds=args.max_seconds)
     with tempfile.TemporaryDirectory(prefix="patchsmith-session-") as session:
         tools = ToolClient(args.mcp, audio_dir=Path(session) / "renders")
         try:
             with tools:
-                agent = Agent(backend, tools, limits=limits)
+                try:
+                    agent = Agent(backend, tools, limits=limits, prompt=prompt)
+                except AgentError as err:
+                    raise CliError(str(err)) from None
                 yield Conversation(agent, note=args.note, velocity=args.velocity)
         except ToolTransportError as err:
             raise CliError(str(err)) from None

@@ -25,8 +25,9 @@ def add_system_arguments(p: argparse.ArgumentParser, *, default: str | None = "o
     from ..agent.systems import SPEC_HELP
 
     g = p.add_argument_group("system")
+    said = f"default {default}" if default else "no default"
     g.add_argument("--system", default=default, metavar="SPEC",
-                   help=f"what to evaluate: {SPEC_HELP} (default {default}); the key of an endpoint comes from "
+                   help=f"what to evaluate: {SPEC_HELP} ({said}); the key of an endpoint comes from "
                         "PATCHSMITH_API_KEY or OPENAI_API_KEY")
     g.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one model answer (default 120)")
     g.add_argument("--temperature", type=float, help="sampling temperature sent to the model (default: the server's)")
@@ -58,8 +59,10 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """Metrics backends, bootstrap, resuming, figures, progress."""
     g = p.add_argument_group("scoring and output")
     for role in ROLES:
+        default = ("none: AC is slow (about 1.3 s per audio second); timbral-models computes it" if role == "timbral"
+                   else "the offline one")
         g.add_argument(f"--{role.replace('_', '-')}", metavar="NAME",
-                       help=f"metrics backend for the {role} role ('none' skips its metrics; default: the offline one)")
+                       help=f"metrics backend for the {role} role ('none' skips its metrics; default: {default})")
     g.add_argument("--backend-option", action="append", default=[], metavar="NAME:KEY=VALUE",
                    help="an option of a metrics backend, e.g. laion-clap:ckpt_path=/models/music.pt (repeatable)")
     g.add_argument("--failed", choices=("silence", "exclude"), default="silence",
@@ -162,6 +165,10 @@ def metric_backends(args: argparse.Namespace) -> Any:
     from ..evals.metrics.backends import BackendUnavailable, backend_names, create_backend
     from ..evals.metrics.pipeline import BackendSet, offline_backends
 
+    try:  # the offline backends resample with scipy; without it every embedding metric would come out empty
+        import scipy.signal  # noqa: F401
+    except ImportError:
+        raise CliError("the metrics need scipy, which is in the 'eval' extra: pip install 'patchsmith[eval]'") from None
     base = offline_backends()
     options = _options(args.backend_option)
     chosen: dict[str, Any] = {}

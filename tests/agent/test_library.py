@@ -17,6 +17,10 @@ import pytest
 from patchsmith.agent.library import (CHARACTER_TAGS, MEASURED_TAGS, TAGS, LibraryError, LibraryPatch, families,
                                       format_library_patch, library_folder, load_library, load_library_file,
                                       parse_library_patch)
+from patchsmith.agent.tag_thresholds import (BRIGHT_RATIO, DARK_BRIGHTNESS, DARK_CENTROID_HZ, DARK_RATIO,
+                                            DETUNED_BEATING, FAST_ATTACK_MS, INHARMONIC, LONG_DECAY_MS,
+                                            LONG_RELEASE_MS, NOISY, PERCUSSIVE_DECAY_MS, SHORT_RELEASE_MS,
+                                            SLOW_ATTACK_MS, SUSTAINED_DB, TREMOLO_BEATING, VIBRATO_CENTS)
 from patchsmith.evals.descriptors import describe_audio, note_hz
 from patchsmith.schema.algorithms import algorithm_of
 from patchsmith.schema.audio import AudioDescriptors
@@ -112,25 +116,25 @@ def f0_of(p: LibraryPatch) -> float:
 
 
 def tag_failures(p: LibraryPatch, d: AudioDescriptors) -> list[str]:
-    """The measured tags of ``p`` that its render does not bear out (README.md lists the thresholds)."""
+    """The measured tags of ``p`` that its render does not bear out (agent/tag_thresholds.py, README.md)."""
     c = d.centroid_hz / f0_of(p)
     patch = p.patch
     checks = {
-        "percussive": d.decay20_ms is not None and d.decay20_ms < 600,
-        "fast-attack": d.attack_ms <= 15,
-        "soft-attack": d.attack_ms >= 15,
-        "slow-attack": d.attack_ms >= 150,
-        "sustained": d.decay20_ms is None and d.sustain_db is not None and d.sustain_db >= -12,
-        "long-decay": d.decay20_ms is None or d.decay20_ms >= 1000,
-        "short-release": d.release_ms is not None and d.release_ms <= 400,
-        "long-release": d.release_ms is None or d.release_ms >= 800,
-        "bright": c >= 2.0,
-        "dark": d.brightness <= 0.05 and (c <= 1.5 or d.centroid_hz <= 400),
-        "inharmonic": (d.inharmonicity or 0) >= 0.2,
-        "noisy": (d.inharmonicity or 0) >= 0.5,
-        "vibrato": patch.lfo.pmd > 0 and patch.pms > 0 and (d.pitch_stability_cents or 0) >= 4,
-        "tremolo": patch.lfo.amd > 0 and any(patch.ams) and (d.beating or 0) >= 0.15,
-        "detuned": (d.beating or 0) >= 0.05,
+        "percussive": d.decay20_ms is not None and d.decay20_ms < PERCUSSIVE_DECAY_MS,
+        "fast-attack": d.attack_ms <= FAST_ATTACK_MS,
+        "soft-attack": d.attack_ms >= FAST_ATTACK_MS,
+        "slow-attack": d.attack_ms >= SLOW_ATTACK_MS,
+        "sustained": d.decay20_ms is None and d.sustain_db is not None and d.sustain_db >= SUSTAINED_DB,
+        "long-decay": d.decay20_ms is None or d.decay20_ms >= LONG_DECAY_MS,
+        "short-release": d.release_ms is not None and d.release_ms <= SHORT_RELEASE_MS,
+        "long-release": d.release_ms is None or d.release_ms >= LONG_RELEASE_MS,
+        "bright": c >= BRIGHT_RATIO,
+        "dark": d.brightness <= DARK_BRIGHTNESS and (c <= DARK_RATIO or d.centroid_hz <= DARK_CENTROID_HZ),
+        "inharmonic": (d.inharmonicity or 0) >= INHARMONIC,
+        "noisy": (d.inharmonicity or 0) >= NOISY,
+        "vibrato": patch.lfo.pmd > 0 and patch.pms > 0 and (d.pitch_stability_cents or 0) >= VIBRATO_CENTS,
+        "tremolo": patch.lfo.amd > 0 and any(patch.ams) and (d.beating or 0) >= TREMOLO_BEATING,
+        "detuned": (d.beating or 0) >= DETUNED_BEATING,
         "pitch-sweep": len(set(patch.pitch_eg_level)) > 1,
     }
     assert set(checks) == set(MEASURED_TAGS)

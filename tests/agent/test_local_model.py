@@ -11,17 +11,17 @@ pytest.importorskip("transformers")
 from patchsmith.agent.backends import BackendError, OutputParsingBackend  # noqa: E402
 from patchsmith.agent.local_model import LocalTransformersBackend, checkpoint_problems  # noqa: E402
 from patchsmith.schema.openai_tools import openai_tools  # noqa: E402
-from patchsmith.training.tiny_model import save_tiny_checkpoint  # noqa: E402
 
 from .test_backends import EPIANO  # noqa: E402
+from .tiny_checkpoint import shared_tiny_checkpoint  # noqa: E402
 
 RENDER = [t for t in openai_tools() if t["function"]["name"] == "render_patch"]
 USER = [{"role": "system", "content": "You design DX7 patches."}, {"role": "user", "content": "warm pad"}]
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    return save_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "ckpt")
+def ckpt():
+    return shared_tiny_checkpoint()  # one per session (read-only here)
 
 
 @pytest.fixture(scope="module")

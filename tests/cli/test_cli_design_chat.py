@@ -14,6 +14,7 @@ from patchsmith.schema.validate import parse_patch
 from patchsmith.synth.wav import read_wav
 
 from tests.agent.fake_openai_server import FakeOpenAIServer, text_turn, tool_turn
+from tests.agent.tiny_checkpoint import shared_tiny_checkpoint, shared_tokenizer, tiny_checkpoint_copy
 from tests.cli.cli_support import EXAMPLES, cli, listing, proc  # noqa: F401  (fixtures)
 
 EPIANO = json.loads((EXAMPLES / "epiano.json").read_text())["patch"]
@@ -227,3 +228,137 @@ def test_design_text_the_designer_refuses(cli, tmp_path):
     r = cli("design", "bass " * 1000, "-o", "out")
     r.assert_clean_failure()
     assert "offline designer" in r.err and not (tmp_path / "out").exists()
+
+
+# --- the trained prompt profile ---------------------------------------------------------------------------
+
+
+def training_prompt(caption, fmt, think=False, tokenizer=None):
+    """A training example's prompt part for ``caption``: its messages and tools, or rendered with ``tokenizer``."""
+    from patchsmith.training.sft_data import SftRow, answer_example, tool_example
+
+    row = SftRow(caption=caption, patch=EPIANO, cot="two carriers" if think else None)
+    ex = tool_example(row, think) if fmt == "tools" else answer_example(row, think)
+    if tokenizer is None:
+        return ex["messages"][:1], ex.get("tools")
+    return tokenizer.apply_chat_template(ex["messages"][:1], tools=ex.get("tools"), tokenize=False,
+                                         add_generation_prompt=True)
+
+
+def test_design_trained_prompt_with_a_served_model(cli, tmp_path):
+    """``--prompt trained`` with an endpoint (a checkpoint behind `patchsmith serve-model`): the training prompt."""
+    with FakeOpenAIServer([tool_turn(("render_patch", {"patch": EPIANO}))]) as server:
+        r = cli("design", "electric piano", "-o", "ep", "--base-url", server.url, "--model", "m",
+                "--prompt", "trained")
+    assert r.code == 0, r.err
+    assert "prompt: trained profile (format tools, /no_think" in r.err
+    messages, tools = training_prompt("electric piano", "tools")
+    assert server.requests[0]["messages"] == messages and server.requests[0]["tools"] == tools
+    assert len(server.requests) == 1  # one render_patch call ends the request, as trained
+    _, transcript = check_outputs(tmp_path / "ep")
+    assert transcript["meta"]["prompt"]["profile"] == "trained"
+
+
+def test_chat_trained_prompt_refinement_turn(cli, tmp_path, monkeypatch):
+    from patchsmith.agent.output_parsing import compose_request
+    from patchsmith.schema.compact import dumps_compact
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("electric piano\nshorter decay\n"))
+    script = [tool_turn(("render_patch", {"patch": EPIANO}))] * 2
+    with FakeOpenAIServer(script) as server:
+        r = cli("chat", "--base-url", server.url, "--model", "m", "--prompt", "trained", "--thinking")
+    assert r.code == 0, r.err
+    first, second = (req["messages"] for req in server.requests)
+    assert first == [{"role": "user", "content": "electric piano /think"}]
+    assert second[-1] == {"role": "user", "content": compose_request("shorter decay", dumps_compact(
+        parse_patch(EPIANO))) + " /no_think"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--prompt", "trained"], "--prompt trained is for a patchsmith-trained model"),
+    (["--prompt", "trained", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--strict-tools"],
+     "--strict-tools"),
+])
+def test_trained_prompt_bad_arguments(cli, args, message):
+    r = cli("design", "bass", "-o", "out", *args)
+    r.assert_clean_failure()
+    assert message in r.err
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """A tiny random Qwen3 checkpoint (as `patchsmith train` saves one) recording the tools format."""
+    pytest.importorskip("transformers")
+    from patchsmith.agent.trained_prompt import write_checkpoint_record
+
+    path = tiny_checkpoint_copy(tmp_path_factory.mktemp("tiny") / "ckpt")
+    write_checkpoint_record(path, "sft", "tools", False)
+    return path
+
+
+def conversation_args(*args):
+    from patchsmith.cli import build_parser
+
+    return build_parser().parse_args(["design", "warm pad", "-o", "out", "--max-new-tokens", "4",
+                                      "--max-turns", "1", *[str(a) for a in args]])
+
+
+def ask(conversation):
+    from patchsmith.agent.backends import BackendError
+    from patchsmith.agent.loop import AgentError
+
+    try:
+        conversation.request("warm pad")
+    except (AgentError, BackendError):
+        pass  # a random model writes no usable answer; what it was sent is what is checked
+
+
+def test_model_path_defaults_to_the_trained_profile(tiny_checkpoint, capsys):
+    """``design --model-path`` sends the checkpoint exactly its training prompt (after the chat template)."""
+    from patchsmith.agent.local_model import LocalTransformersBackend
+    from patchsmith.cli.design import open_conversation
+    with open_conversation(conversation_args("--model-path", tiny_checkpoint)) as conv:
+        backend = conv.agent.backend
+        assert isinstance(backend, LocalTransformersBackend) and conv.agent.prompt.fmt == "tools"
+        ask(conv)
+    assert backend.last_prompt == training_prompt("warm pad", "tools", tokenizer=shared_tokenizer())
+    assert "<|im_start|>user\nwarm pad /no_think<|im_end|>" in backend.last_prompt
+    assert "prompt: trained profile" in capsys.readouterr().err
+
+    with open_conversation(conversation_args("--model-path", tiny_checkpoint, "--prompt", "agent")) as conv:
+        assert conv.agent.prompt is None
+        ask(conv)
+    assert conv.agent.backend.last_prompt.startswith("<|im_start|>system\nYou are a sound designer")
+    assert conv.agent.backend.last_prompt.count('{"type": "function"') == 8
+
+    # A checkpoint patchsmith did not train (no patchsmith.json, no patchsmith model card) gets the agent prompt.
+    capsys.readouterr()
+    with open_conversation(conversation_args("--model-path", shared_tiny_checkpoint())) as conv:
+        assert conv.agent.prompt is None
+    assert "records no patchsmith training" in capsys.readouterr().err
+
+
+def test_model_path_answer_format_checkpoint(tiny_checkpoint, tmp_path, cli):
+    """A checkpoint trained in the answer format is asked without tools and read as a fenced patch."""
+    import shutil
+
+    from patchsmith.agent.backends import OutputParsingBackend
+    from patchsmith.agent.trained_prompt import write_checkpoint_record
+    from patchsmith.cli.design import open_conversation
+
+    ckpt = tmp_path / "answer-ckpt"
+    shutil.copytree(tiny_checkpoint, ckpt)
+    write_checkpoint_record(ckpt, "sft", "answer", True)
+    with open_conversation(conversation_args("--model-path", ckpt)) as conv:
+        backend = conv.agent.backend
+        assert isinstance(backend, OutputParsingBackend) and backend.as_given
+        ask(conv)
+    assert backend.base.last_prompt == training_prompt("warm pad", "answer", think=True, tokenizer=shared_tokenizer())
+
+    r = cli("design", "bass", "-o", "out", "--model-path", ckpt, "--output-parsing", "--prompt", "trained",
+            "--max-new-tokens", "4", "--max-turns", "1")
+    assert r.code == 2 and "Traceback" not in r.err  # answer format + --output-parsing agree; the model fails
+    write_checkpoint_record(ckpt, "sft", "tools", False)
+    r = cli("design", "bass", "-o", "out", "--model-path", ckpt, "--output-parsing")
+    r.assert_clean_failure()
+    assert "was trained to call render_patch" in r.err

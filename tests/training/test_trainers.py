@@ -68,6 +68,9 @@ def test_prepare_sft_grpo_then_design_with_the_checkpoint(cli, tmp_path):
     assert (sft / "chat_template.jinja").read_text() == qwen3_chat_template()
     card = (sft / "README.md").read_text()
     assert 'base_model: "tiny-qwen3"' in card and "- trl 1.16" in card and "answer format: `answer`" in card
+    # How its prompts looked, for the agent's trained profile: SFTTrainer passes no enable_thinking.
+    assert json.loads((sft / "patchsmith.json").read_text()) == {
+        "kind": "sft", "prompt": {"fmt": "answer", "think": False, "template_thinking": None}}
 
     code, out, err = cli("train", "grpo", "--config", "tiny-cpu-grpo")
     assert code == 0, err
@@ -79,12 +82,16 @@ def test_prepare_sft_grpo_then_design_with_the_checkpoint(cli, tmp_path):
         assert f"rewards/{name}/mean" in result["metrics"], result["metrics"]
     card = (grpo / "README.md").read_text()
     assert 'base_model: "runs/tiny-sft"' in card and "`gated_distance`: 3" in card
+    assert json.loads((grpo / "patchsmith.json").read_text())["prompt"] == {
+        "fmt": "answer", "think": False, "template_thinking": False}
     assert {"model.safetensors", "tokenizer.json", "chat_template.jinja", "config.json"} <= {
         p.name for p in grpo.iterdir()}
 
     code, out, err = cli("design", "warm pad with slow attack", "-o", "out", "--model-path", grpo,
                          "--output-parsing", "--max-new-tokens", "48", "--max-turns", "2")
     assert "Traceback" not in err
+    # --model-path means the trained profile, with the format and thinking the checkpoint records.
+    assert f"prompt: trained profile (format answer, /no_think; from {grpo / 'patchsmith.json'})" in err
     if code == 0:  # a patch came out: it was rendered, so it is valid
         parse_patch(json.loads((tmp_path / "out" / "patch.json").read_text()))
     else:

@@ -34,6 +34,10 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ...agent.tag_thresholds import (BRIGHT_RATIO, DARK_BRIGHTNESS, DARK_CENTROID_HZ, DARK_RATIO, DETUNED_BEATING,
+                                     FAST_ATTACK_MS, INHARMONIC, LONG_DECAY_MS, LONG_RELEASE_MS, NOISY,
+                                     PERCUSSIVE_DECAY_MS, SHORT_RELEASE_MS, SLOW_ATTACK_MS, SUSTAINED_DB,
+                                     TREMOLO_BEATING, VERY_BRIGHT_RATIO, VIBRATO_CENTS)
 from .prompts import CAPTION_INSTRUCTION
 from .row_runner import check_workers, chosen_renders, finish_shard, plan_shards, render_timing
 from .stages import StageReport, part_path
@@ -279,26 +283,26 @@ def _timbre_words(d: dict[str, Any], sounding_note: int) -> list[str]:
     if centroid is not None:
         ratio = centroid / _note_hz(sounding_note)
         # The library's measured tags: bright = centroid >= 2 f0; dark = little above 1.5 kHz, centroid near f0.
-        if brightness <= 0.05 and (ratio <= 1.5 or centroid <= 400.0):
+        if brightness <= DARK_BRIGHTNESS and (ratio <= DARK_RATIO or centroid <= DARK_CENTROID_HZ):
             words.append("dark")
-        elif ratio >= 5.0:
+        elif ratio >= VERY_BRIGHT_RATIO:
             words.append("very bright")
-        elif ratio >= 2.0:
+        elif ratio >= BRIGHT_RATIO:
             words.append("bright")
         else:
             words.append("mellow")
     inharm = d.get("inharmonicity")
     if inharm is not None:
-        if inharm >= 0.5:
+        if inharm >= NOISY:
             words.append("noisy")
-        elif inharm >= 0.2:
+        elif inharm >= INHARMONIC:
             words.append("metallic")
         elif inharm < 0.05 and centroid is not None and centroid <= 1.25 * _note_hz(sounding_note):
             words.append("pure")  # harmonic and the centroid at the fundamental: close to a sine
     beating = d.get("beating")
-    if beating is not None and beating >= 0.15:
+    if beating is not None and beating >= TREMOLO_BEATING:
         words.append("shimmering")
-    elif beating is not None and beating >= 0.05:
+    elif beating is not None and beating >= DETUNED_BEATING:
         words.append("chorused")
     return words
 
@@ -308,25 +312,26 @@ def _envelope_words(d: dict[str, Any]) -> list[str]:
     attack, decay, sustain, release = d.get("attack_ms"), d.get("decay20_ms"), d.get("sustain_db"), d.get("release_ms")
     if attack is not None:
         if attack <= 5.0:
-            out.append("a sharp, percussive attack" if decay is not None and decay < 600.0 else "a sharp attack")
-        elif attack <= 15.0:
+            out.append("a sharp, percussive attack" if decay is not None and decay < PERCUSSIVE_DECAY_MS
+                       else "a sharp attack")
+        elif attack <= FAST_ATTACK_MS:
             out.append("a fast attack")
-        elif attack < 150.0:
+        elif attack < SLOW_ATTACK_MS:
             out.append("a soft attack")
         else:
             out.append("a slow, swelling attack")
-    if decay is not None and decay < 600.0:
+    if decay is not None and decay < PERCUSSIVE_DECAY_MS:
         out.append("a quick decay")
-    elif decay is None and sustain is not None and sustain >= -12.0:
+    elif decay is None and sustain is not None and sustain >= SUSTAINED_DB:
         out.append("a steady sustain")
-    elif decay is None or decay >= 1000.0:
+    elif decay is None or decay >= LONG_DECAY_MS:
         out.append("a long decay")
     else:
         out.append("a moderate decay")
     if sustain is not None:  # still sounding at note-off: there is a release to speak of
-        if release is not None and release <= 400.0:
+        if release is not None and release <= SHORT_RELEASE_MS:
             out.append("a short release")
-        elif release is None or release >= 800.0:
+        elif release is None or release >= LONG_RELEASE_MS:
             out.append("a long release")
         else:
             out.append("a moderate release")
@@ -350,7 +355,7 @@ def caption_from_descriptors(instrument: str, d: dict[str, Any], sounding_note: 
     verb = "have" if head.lower().endswith("s") and not head.lower().endswith(("ss", "us", "is")) else "has"
     timbre = _timbre_words(d, sounding_note)
     stability = d.get("pitch_stability_cents")
-    vibrato = " with vibrato" if lfo_pitch and stability is not None and stability >= 4.0 else ""
+    vibrato = " with vibrato" if lfo_pitch and stability is not None and stability >= VIBRATO_CENTS else ""
     envelope = _envelope_words(d)
     timbre_text = f"a {', '.join(timbre)} timbre{vibrato}" if timbre else f"a plain timbre{vibrato}"
     return f"{head}, which {verb} {timbre_text}" + (f", {_join(envelope)}." if envelope else ".")

@@ -65,7 +65,7 @@ class ChatEndpoint:
         """Check the settings and make the client (no request is made here)."""
         from openai import OpenAI
 
-        from ...agent.backends import api_key_from_env
+        from ...agent.backends import resolve_api_key
 
         if not isinstance(model, str) or not model.strip():
             raise ValueError("model: found an empty name, allowed the model name the endpoint serves")
@@ -75,12 +75,10 @@ class ChatEndpoint:
                 raise ValueError(f"{name}: found {value!r}, allowed a number of seconds >= {low:g}")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or not 0 <= max_retries <= 20:
             raise ValueError(f"max_retries: found {max_retries!r}, allowed an integer 0..20")
-        key = api_key or api_key_from_env()
+        key = resolve_api_key(api_key, base_url)
         if key is None:
-            if base_url is None:
-                raise ValueError("no API key: set PATCHSMITH_API_KEY or OPENAI_API_KEY, or give a base URL "
-                                 "for a local server that needs none")
-            key = "EMPTY"  # local servers (vLLM without --api-key) ignore it, but the client requires one
+            raise ValueError("no API key: set PATCHSMITH_API_KEY or OPENAI_API_KEY, or give a base URL "
+                             "for a local server that needs none")
         self.model = model.strip()
         self.base_url = base_url
         self.timeout_s = float(timeout_s)
@@ -100,14 +98,10 @@ class ChatEndpoint:
         return self.base_url or "the OpenAI API"
 
     def _request(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        from ...agent.backends import sampling_options
+
         request: dict[str, Any] = {"model": self.model, "messages": messages}
-        if self.temperature is not None:
-            request["temperature"] = self.temperature
-        if self.max_tokens is not None:
-            request["max_tokens"] = self.max_tokens
-        if self.extra_body:
-            request["extra_body"] = self.extra_body
-        return request
+        return request | sampling_options(self.temperature, self.max_tokens, self.extra_body)
 
     def cache_key(self, messages: list[dict[str, Any]]) -> str:
         """The cache key of a question (model, messages, sampling settings, namespace)."""
