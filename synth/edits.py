@@ -9,15 +9,22 @@ carry the quality in the engine (``reference/dx7.md`` §2) and steps them by a f
   a voice without modulators tilts its carriers' balance; then feedback; then the modulators' own
   modulators, when the first choice is at its limit;
 * attack: the rising envelope stages (up to the envelope's highest level) of the carriers and every
-  operator modulating them, about 3x longer or shorter a unit;
+  operator modulating them, about 3x longer a unit; shorter: the carriers and the modulators already
+  open when their carrier reaches 90% (a modulator opening later is a swell of brightness, not the
+  onset), about 3x a unit, declined when the loudest carriers rise 10%-90% within 5 ms (a click);
 * decay: the falling R2/R3 of the carriers, 2.5x a unit; release: R4 of the carriers, 2.5x a unit;
 * sustain: L3 of the carriers (and L2 when the first decay would fall past it), 6 dB a unit;
-* metallic: the modulators' frequency ratios 0.08 off (or back onto) the grid of half harmonics; less
-  metal only retunes a modulator that can make a difference: audible (index 0.3 rad or more, and still
-  so after the attack, next to its carrier), on a carrier that is itself on the grid, and for a fixed-
-  frequency one, above 30 Hz (below, it only wobbles the pitch);
+* metallic: the modulators' frequency ratios 0.08 off (or back onto) the grid of half harmonics (onto
+  it at the nearest fine value that lands there); less metal only retunes a modulator that can make a
+  difference: audible (index 0.3 rad or more, and still so after the attack, next to its carrier), on
+  a carrier that is itself on the grid, and for a fixed-frequency one, above 30 Hz (below, it only
+  wobbles the pitch); and only when that takes at least 1% of a held note's energy off the inharmonic
+  part (a model of the carriers' power and their modulators' sidebands, J0 of the index, over 2 s);
 * vibrato: LFO pitch depth (and sensitivity), x1.8 a unit, started as a +-20 cent sine near 5.8 Hz;
-* detune: a symmetric detune spread of the carriers (or of one carrier and its 1:1-like modulator); less
+* detune: more widens the mismatch of the partials that beat (carriers in unison or at a simple
+  interval, a carrier and a modulator whose folded sidebands meet its own), so that slow beats get
+  faster, the carriers' first; without such partials, a symmetric detune spread of the carriers (or
+  of one carrier and its 1:1-like modulator); less
   detune pulls the detune values together when that brings the partials that beat (carriers within 30
   cents of each other, a modulator whose folded sidebands land within 30 cents of its carrier's) closer,
   and declines when they are already within 2 cents or set apart by their fine settings;
@@ -34,6 +41,7 @@ the patch validator's own words.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -63,7 +71,8 @@ AUDIBLE_INDEX = 0.3    # below a 0.3 rad index the sidebands are 16 dB or more u
 # attack, decay, release
 ATTACK_FACTOR = 3.0    # each unit makes the rise 3x longer (or shorter)
 ATTACK_BASE_S = 0.01   # lengthening an instant attack starts from 10 ms, so +1 is a soft 30 ms onset
-ATTACK_MIN_S = 0.005   # an attack within 5 ms is a click: it cannot get audibly sharper
+ATTACK_MIN_S = 0.005   # an attack (10% to 90% of the level) within 5 ms is a click: it cannot get audibly sharper
+ONSET_OPEN_DB = 6.0    # a modulator within 6 dB of its peak when its carrier reaches 90% shapes the onset
 TIME_FACTOR = 2.5      # decay and release: each unit makes the segment 2.5x longer (or shorter)
 RELEASE_BASE_S = 0.02  # lengthening an instant release starts from 20 ms
 DECAY_MIN_FALL_DB = 20.0  # a note that never falls this far below its peak has no decay time (decay20) to change
@@ -77,6 +86,9 @@ RATIO_STEP = 0.08      # each unit moves a ratio 0.08 (of the played note's freq
 RATIO_MAX_OFF = 0.22   # ... up to near the middle between two grid points (0.25 away)
 HARMONIC_TOL = 0.05    # this close to the grid, sidebands stay within 5% of f0 of a harmonic: roughness, not metal
 INHARMONIC_OFF = 0.12  # a ratio this far off the grid is already inharmonic: more metal is a deeper index
+RATIO_MIN_MOVE = 0.005  # less metal must bring a ratio at least this much closer to the grid
+METAL_MIN_SHARE = 0.01  # ... and take at least 1% of the held note's energy (-20 dB) off the inharmonic part
+METAL_HOLD_S = 2.0      # judged over a note held this long
 # vibrato
 VIBRATO_START_CENTS = 20.0  # +1 from no vibrato is +-20 cents
 VIBRATO_FACTOR = 1.8        # each further unit deepens (or lessens) it x1.8
@@ -87,6 +99,9 @@ VIBRATO_MAX_DELAY = 60      # a new vibrato's LFO delay is capped here (about 0.
 DETUNE_STEP = 4        # each unit moves each side 4 steps (about 5 cents at middle C) further apart
 DETUNE_NEAR_CENTS = 30.0  # partials within 30 cents of each other beat (wider apart they are separate pitches)
 DETUNE_MIN_CENTS = 2.0    # a mismatch under 2 cents beats slower than a note lasts
+BEAT_FULL_HZ = 4.0        # a beat this fast already swings fully within a held note: faster is not deeper
+# Partials that meet when two carriers' pitches make the ratio p/q: the lower one's p-th, the upper one's q-th.
+_COINCIDENCES = sorted({(p // math.gcd(p, q), q // math.gcd(p, q)) for q in range(1, 4) for p in range(q, 4 * q + 1)})
 
 _PMS_TABLE = (0, 10, 20, 33, 55, 92, 153, 255)  # pitch-mod sensitivity scale (dx7.md §2.13)
 _SCALE_OUT_LOW = (0, 5, 9, 13, 17, 20, 23, 25, 27, 29, 31, 33, 35, 37, 39, 41, 42, 43, 45, 46)
@@ -289,7 +304,7 @@ class _Voice:
         self.sources = {t: [s for s in range(6) if mm[t][s] and s != t and _active(d, s)] for t in range(6)}
         self.tree = self._closure(self.carriers)
         self.main_tree = self._closure(self.main)
-        self.feedback_edges = [(s, t) for t in range(6) for s in range(6) if mm[t][s] and s >= t]
+        self.feedback_edges = [(s, t) for t in range(6) for s in range(6) if mm[t][s] and s <= t]
 
     def loudest(self, within_db: float) -> list[int]:
         """The carriers whose envelope peak is within ``within_db`` of the loudest one's."""
@@ -445,19 +460,24 @@ def _attack(e: _Edit, a: int) -> None:
     if not v.carriers:
         e.notes.append("nothing to change: the patch is silent")
         return
-    # The attack one hears is the loudest carriers' rise to their peak; within ~5 ms it is a click
-    # either way, and a quieter layer fading in later does not make the onset any softer.
+    # The attack one hears is the loudest carriers' rise (10% to 90% of their amplitude, the usual
+    # attack time); within ~5 ms it is a click either way, and a quieter layer fading in later does
+    # not make the onset any softer.
     loud = v.loudest(6.0)
     rise = min(_rise_time(d, c) for c in loud)
-    if a < 0 and rise <= ATTACK_MIN_S:
+    if a < 0 and rise < ATTACK_MIN_S:
         e.notes.append(f"nothing to change: the attack is already a click (the loudest carriers, {_ops(loud)}, "
-                       f"reach full level within {1000 * rise:.0f} ms)")
+                       f"rise from 10% to 90% of their level within {1000 * rise:.0f} ms)")
         return
+    # A longer attack stretches every sounding operator by the same factor, so the modulators'
+    # brightness keeps following the carriers' loudness as the note opens (a slow carrier under an
+    # instant modulator would change the timbre of the onset, not just its speed). A sharper one
+    # shortens the carriers and the modulators that have opened by the time their carrier is at 90%
+    # (they shape the onset); a modulator still opening after that is a later swell of brightness
+    # (a brass "blat"), slower than the loudness already, and stays as it is.
+    ops = v.tree if a > 0 else _onset_ops(d, v)
     moved: list[str] = []
-    # Every sounding operator is stretched by the same factor, so the modulators' brightness keeps
-    # following the carriers' loudness as the note opens (a slow carrier under an instant modulator
-    # would change the timbre of the onset, not just its speed).
-    for op in v.tree:
+    for op in ops:
         for k in _rising_stages(d, op):
             old = d["eg_rate"][k][op]
             new = _retime(old, factor, 0.00145, ATTACK_BASE_S, 175.0, _rate_offset(d, op))
@@ -472,14 +492,42 @@ def _attack(e: _Edit, a: int) -> None:
                        "the attack rates are already at 0 (the slowest)"))
 
 
+def _amplitude(d: Mapping[str, Any], op: int, seconds: float) -> list[float]:
+    """An operator's envelope as a linear amplitude per 64-sample block (key held), relative units."""
+    trace, _ = _eg_trace(d, op, seconds)
+    return [2.0 ** (lv / 256) for lv in trace]
+
+
+def _onset_ops(d: Mapping[str, Any], v: _Voice, horizon_s: float = 3.0) -> list[int]:
+    """The sounding carriers plus every operator modulating them (directly or through others) that has
+    come within ONSET_OPEN_DB of its own peak by the time its carrier reaches 90% of its amplitude."""
+    keep: set[int] = set(v.carriers)
+    amps: dict[int, list[float]] = {}
+
+    def amp(o: int) -> list[float]:
+        if o not in amps:
+            amps[o] = _amplitude(d, o, horizon_s)
+        return amps[o]
+
+    for c in v.carriers:
+        top = max(amp(c))
+        at = next(i for i, x in enumerate(amp(c)) if x >= 0.9 * top)
+        stack = [c]
+        while stack:
+            for s in v.sources[stack.pop()]:
+                if s not in keep and max(amp(s)[: at + 1]) >= 10 ** (-ONSET_OPEN_DB / 20) * max(amp(s)):
+                    keep.add(s)
+                    stack.append(s)
+    return sorted(keep)
+
+
 def _rise_time(d: Mapping[str, Any], op: int, horizon_s: float = 3.0) -> float:
-    """Seconds until the operator's envelope first comes within 0.5 dB of its highest level (key held)."""
-    trace, _ = _eg_trace(d, op, horizon_s)
-    top = max(trace)
-    for i, lv in enumerate(trace):
-        if lv >= top - 21:  # 21 microsteps = 0.5 dB
-            return (i + 1) * 64 / 44100
-    return horizon_s
+    """Seconds the operator's envelope takes from 10% to 90% of its highest amplitude (key held)."""
+    amp = _amplitude(d, op, horizon_s)
+    top = max(amp)
+    i10 = next(i for i, x in enumerate(amp) if x >= 0.1 * top)
+    i90 = next(i for i, x in enumerate(amp) if x >= 0.9 * top)
+    return (i90 - i10) * 64 / 44100
 
 
 def _rising_stages(d: Mapping[str, Any], op: int) -> list[int]:
@@ -680,12 +728,108 @@ def _on_grid(d: Mapping[str, Any], op: int) -> bool:
     return abs(r - nearest) < HARMONIC_TOL and abs(1200 * math.log2(r / nearest)) <= 30.0
 
 
+def _fine_onto_grid(d: Mapping[str, Any], op: int) -> int:
+    """The fine value that puts the operator's ratio on the grid point nearest to it; when fine's steps
+    (coarse/100) cannot land there, the nearest fine value that lands on the grid at all (its own when
+    none does)."""
+    def at(f: int) -> dict[str, Any]:
+        return {**d, "fine": _with(d["fine"], op, f)}
+
+    goal = max(0.5, round(_ratio(d, op) * 2) / 2)
+    best = min(range(100), key=lambda f: (abs(_ratio(at(f), op) - goal), abs(f - d["fine"][op])))
+    if _on_grid(at(best), op):
+        return best
+    on = [f for f in range(100) if _on_grid(at(f), op)]
+    return min(on, key=lambda f: (abs(f - d["fine"][op]), f)) if on else d["fine"][op]
+
+
 def _fine_for(d: Mapping[str, Any], op: int, ratio: float) -> int:
     base = 0.5 if d["coarse"][op] == 0 else float(d["coarse"][op])
     return max(0, min(99, int(round((ratio / base - 1.0) * 100))))
 
 
 def _metallic(e: _Edit, a: int) -> None:
+    before = _deep(e.d)
+    _metallic_rule(e, a)
+    if a >= 0 or e.d == before or not e.v.carriers:
+        return
+    # Less metal has to take an audible share of the note's energy off the harmonic series; the rule
+    # above judges each modulator by its peak index, this by the whole held note (a percussive
+    # modulator's sidebands may be gone before its carrier is), and by everything else in the voice.
+    was, now = _inharmonic_share(before, e.v), _inharmonic_share(e.d, e.v)
+    if was - now < METAL_MIN_SHARE:
+        e.d = before
+        e.notes[:] = [f"nothing to change: retuning or lowering the off-harmonic modulators would take only "
+                      f"{100 * max(0.0, was - now):.1f}% of the note's energy off the harmonic series (about "
+                      f"{100 * was:.0f}% of it is off the series"
+                      + (", most of that from operators retuning cannot reach)" if was >= 0.5 else ")")
+                      + ": no audible metal to reduce there"]
+
+
+def _j0(x: Any) -> Any:
+    """Bessel J0 of an array (power series: exact to ~1e-9 for the DX7's indices, at most 4*pi)."""
+    import numpy as np
+
+    x = np.asarray(x, dtype=np.float64)
+    term, out, q = np.ones_like(x), np.ones_like(x), (x / 2.0) ** 2
+    for k in range(1, 60):
+        term = term * -q / (k * k)
+        out = out + term
+    return out
+
+
+def _off_series(d: Mapping[str, Any], op: int) -> bool:
+    """An operator whose frequency at the reference note is off the half-harmonic grid (a fixed-frequency
+    one below 30 Hz only wobbles the pitch: not off it)."""
+    if not d["fixed_freq"][op]:
+        return not _on_grid(d, op)
+    hz = _fixed_hz(d, op)
+    if hz < 30.0:
+        return False
+    r = hz / (440.0 * 2.0 ** ((max(0, min(127, REF_NOTE + d["transpose"])) - 69) / 12.0))
+    nearest = max(0.5, round(r * 2) / 2)
+    return not (abs(r - nearest) < HARMONIC_TOL and abs(1200 * math.log2(r / nearest)) <= 30.0)
+
+
+def _inharmonic_share(d: Mapping[str, Any], v: _Voice, seconds: float = METAL_HOLD_S) -> float:
+    """The share of the main carriers' energy over a held note that lies off the harmonic series.
+
+    An operator's output is on the series when its own frequency is on the grid and its modulators'
+    sidebands are: a modulator of index b leaves J0(b)^2 of the power on the operator's frequency and
+    moves the rest into sidebands (dx7.md §2.3), on the series only as far as the modulator's own
+    output is. Worked out moment by moment as the envelopes move; a fixed or off-grid carrier is off the
+    series entirely.
+    """
+    import numpy as np
+
+    full = _op_peak_microsteps_full()
+    traces: dict[int, Any] = {}
+
+    def level(o: int) -> Any:
+        if o not in traces:
+            traces[o] = np.asarray(_eg_trace(d, o, seconds)[0], dtype=np.float64)
+        return traces[o]
+
+    def harmonic(o: int, seen: frozenset[int]) -> Any:
+        if _off_series(d, o):
+            return np.zeros_like(level(o))
+        kept = np.ones_like(level(o))
+        for m in v.sources[o]:
+            if m in seen:  # a loop through an upward edge: feedback, not a partial of its own
+                continue
+            j = _j0(4 * math.pi * 2.0 ** ((level(m) + 4256 - full) / 256.0)) ** 2
+            kept = kept * (j + (1.0 - j) * harmonic(m, seen | {m}))
+        return kept
+
+    total = off = 0.0
+    for c in v.main:
+        power = 2.0 ** (level(c) / 128.0)
+        total += float(power.sum())
+        off += float((power * (1.0 - harmonic(c, frozenset({c})))).sum())
+    return off / total if total > 0 else 0.0
+
+
+def _metallic_rule(e: _Edit, a: int) -> None:
     d, v = e.d, e.v
     mods = v.modulators_of(v.main)
     role = "modulators"
@@ -740,11 +884,15 @@ def _metallic(e: _Edit, a: int) -> None:
         else:
             target_off = max(off - RATIO_STEP * -a, 0.0)
             if target_off < INHARMONIC_OFF:
-                # Short of the grid, a ratio near a harmonic still sounds rough: settle it onto the grid.
+                # Short of the grid, a ratio near a harmonic still sounds rough: settle it onto the grid,
+                # at the nearest fine value that lands there (a high coarse ratio moves in steps of
+                # coarse/100, which may step over the nearest grid point).
                 target_off = 0.0
-            fine = _fine_for(d, m, r - sign * (off - target_off))
+                fine = _fine_onto_grid(d, m)
+            else:
+                fine = _fine_for(d, m, r - sign * (off - target_off))
         new_off = _off_harmonic({**d, "fine": _with(d["fine"], m, fine)}, m)[0]
-        if fine != d["fine"][m] and ((new_off > off) if a > 0 else (new_off < off)):
+        if fine != d["fine"][m] and ((new_off > off) if a > 0 else (new_off < off - RATIO_MIN_MOVE)):
             moved.append(f"fine of OP{m + 1} {d['fine'][m]}->{fine} (ratio {r:.2f}->"
                          f"{_ratio({**d, 'fine': _with(d['fine'], m, fine)}, m):.2f})")
             e.put("fine", (m,), fine)
@@ -859,6 +1007,8 @@ def _detune(e: _Edit, a: int) -> None:
     if a < 0:
         _less_detune(e, a)
         return
+    if v.carriers and _widen_beats(e, a):
+        return
     if len(group) < 2:
         e.notes.append("nothing to change: " + ("the patch is silent" if not v.carriers else
                        "a single carrier with no modulator whose sidebands fold onto its own cannot beat "
@@ -881,6 +1031,98 @@ def _detune(e: _Edit, a: int) -> None:
                        f"like a chorus")
     else:
         e.notes.append("nothing to change: the detune spread is already at its maximum (+-7)")
+
+
+def _chorus_pairs(d: Mapping[str, Any], v: _Voice) -> list[tuple[int, int, float, int]]:
+    """Pairs of ratio-mode operators with partials that nearly coincide, so that detune makes them beat:
+    ``(x, y, cents, k)``, where x's pitch should sit ``cents`` above y's and the beat is k times the
+    mismatch of x's frequency (in Hz).
+
+    Two main carriers beat where the lower one's p-th partial meets the upper one's q-th (unison, an
+    octave, a fifth...: p/q with q up to 3), when each has the partials that takes (a partial above the
+    first needs an audible modulator or feedback on that carrier). A carrier and its modulator beat
+    where the carrier's sidebands folded below 0 Hz land on the direct ones (2 f_t = n f_m).
+    """
+    ops = [o for o in v.main if not d["fixed_freq"][o]]
+
+    def overtones(o: int) -> bool:
+        return (any(_index(d, m) >= AUDIBLE_INDEX for m in v.sources[o])
+                or bool(d["modmatrix"][o][o] and d["feedback"] >= FEEDBACK_FLOOR))
+
+    pairs = []
+    for i, x in enumerate(ops):
+        for y in ops[i + 1:]:
+            lo, hi = sorted((x, y), key=lambda o: (_cents(d, o), o))
+            gap = _cents(d, hi) - _cents(d, lo)
+            for p, q in _COINCIDENCES:
+                if (p > 1 and not overtones(lo)) or (q > 1 and not overtones(hi)):
+                    continue
+                if abs(gap - 1200.0 * math.log2(p / q)) <= DETUNE_NEAR_CENTS:
+                    pairs.append((hi, lo, 1200.0 * math.log2(p / q), q))
+                    break
+    for x, y, want in _beating_pairs(d, v):
+        if want != 0.0 or y not in v.main:  # carrier and modulator (the carrier pairs are above)
+            pairs.append((x, y, want, 2))
+    return pairs
+
+
+def _widen_beats(e: _Edit, a: int) -> bool:
+    """More detune: widen the mismatch of the partials that beat; False when none nearly coincide.
+
+    Each unit of ``a`` is one step: every operator in a beating pair may move DETUNE_STEP either way
+    or stay, and the step chosen makes the slow beats faster (a beat under BEAT_FULL_HZ does not yet
+    swing fully within a held note), the carriers' own beats first (the chorus of mistuned copies,
+    which also spreads the pitch), then those of folded sidebands; it never slows a beat, and moves as
+    few operators as it can. The first step always widens when it can; further ones only while some
+    beat is still slower than BEAT_FULL_HZ.
+    """
+    d, v = e.d, e.v
+    pairs = _chorus_pairs(d, v)
+    if not pairs:
+        return False
+    ops = sorted({o for x, y, _, _ in pairs for o in (x, y)})
+    hz = {o: {t: 2.0 ** (_cents(d, o, t) / 1200.0) for t in range(-7, 8)} for o in ops}
+    carrier_pair = [x in v.main and y in v.main for x, y, _, _ in pairs]
+
+    def beats(det: Mapping[int, int]) -> list[float]:
+        return [k * abs(hz[x][det[x]] - hz[y][det[y]] * 2.0 ** (want / 1200.0)) for x, y, want, k in pairs]
+
+    start = {o: d["detune"][o] for o in ops}
+    det0 = dict(start)
+    for unit in range(a):
+        now = beats(det0)
+        best: tuple[tuple, dict[int, int]] | None = None
+        for moves in itertools.product((0, -1, 1), repeat=len(ops)):
+            det = {o: max(-7, min(7, det0[o] + s * DETUNE_STEP)) for o, s in zip(ops, moves)}
+            if det == det0:
+                continue
+            new = beats(det)
+            gains = [min(b, BEAT_FULL_HZ) - min(b0, BEAT_FULL_HZ) for b, b0 in zip(new, now)]
+            if min(gains) < -1e-9:
+                continue  # it would slow a beat that still swings
+            wider = sum(new) - sum(now)
+            cgain = round(sum(g for g, c in zip(gains, carrier_pair) if c), 6)
+            changed = sum(det[o] != det0[o] for o in ops)
+            key = (cgain, round(sum(gains), 6), wider > 1e-9, -changed, round(wider, 6))
+            if best is None or key > best[0]:
+                best = (key, det)
+        if best is None or not best[0][2] or (unit and best[0][1] <= 0):
+            # After the first unit, widening goes on only while a beat is still too slow to swing
+            # fully: past BEAT_FULL_HZ more detune turns beats into roughness, not a deeper chorus.
+            break
+        det0 = best[1]
+    if det0 == start:
+        e.notes.append("nothing to change: the detune of the operators whose partials beat is already at its "
+                       "limits (+-7) in every direction that would make them beat faster")
+        return True
+    moved = []
+    for o in ops:
+        if det0[o] != start[o]:
+            e.put("detune", (o,), det0[o])
+            moved.append(f"OP{o + 1} {start[o]}->{det0[o]}")
+    e.notes.append(f"widened the detune between the operators whose partials beat ({'; '.join(moved)}): "
+                   f"the beats get faster (slow ones towards {BEAT_FULL_HZ:g} Hz), a wider chorus")
+    return True
 
 
 def _cents(d: Mapping[str, Any], op: int, detune: int | None = None) -> float:
