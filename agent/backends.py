@@ -163,7 +163,7 @@ class OpenAICompatibleBackend(ModelBackend):
             raise BackendError(f"cannot reach the model at {where}: {err}") from None
         except openai.APIStatusError as err:
             raise BackendError(f"the model server at {where} answered HTTP {err.status_code}: "
-                               f"{_status_message(err)}") from None
+                               f"{status_message(err)}") from None
         except openai.OpenAIError as err:
             raise BackendError(f"the model at {where} failed: {err}") from None
         return self._turn(response)
@@ -173,9 +173,7 @@ class OpenAICompatibleBackend(ModelBackend):
             raise BackendError(f"the model server answered without choices: {str(response)[:200]}")
         choice = response.choices[0]
         msg = choice.message
-        extra = getattr(msg, "model_extra", None) or {}
-        # vLLM's qwen3 reasoning parser returns "reasoning" (0.33) or "reasoning_content" (older).
-        reasoning = getattr(msg, "reasoning", None) or extra.get("reasoning") or extra.get("reasoning_content")
+        reasoning = message_reasoning(msg)
         content = msg.content
         if content and "</think>" in content and not reasoning:
             reasoning, content = split_think(content)
@@ -193,13 +191,24 @@ class OpenAICompatibleBackend(ModelBackend):
                          usage=usage)
 
 
-def _status_message(err: Any) -> str:
+def status_message(err: Any) -> str:
+    """The server's own words for an HTTP error the ``openai`` client raised (at most 300 characters)."""
     body = getattr(err, "body", None)
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])[:300]
+        if isinstance(inner, str):  # {"error": "..."}, as some servers answer
+            return inner[:300]
     return str(getattr(err, "message", err))[:300]
+
+
+def message_reasoning(msg: Any) -> str | None:
+    """The reasoning a server split off a chat message, if any."""
+    extra = getattr(msg, "model_extra", None) or {}
+    # vLLM's reasoning parsers return "reasoning" (0.33 and newer) or "reasoning_content" (older).
+    reasoning = getattr(msg, "reasoning", None) or extra.get("reasoning") or extra.get("reasoning_content")
+    return reasoning if isinstance(reasoning, str) else None
 
 
 # --- models that answer in text ----------------------------------------------------------------------
@@ -446,4 +455,4 @@ def _design_lines(design: Any) -> list[str]:
 
 __all__ = ["BackendError", "BackendTimeout", "ModelBackend", "ModelTurn", "OfflineDesignerBackend",
            "OpenAICompatibleBackend", "OutputParsingBackend", "PATCH_LAYOUTS", "ToolCall", "api_key_from_env",
-           "resolve_api_key", "sampling_options"]
+           "message_reasoning", "resolve_api_key", "sampling_options", "status_message"]

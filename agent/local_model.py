@@ -5,7 +5,9 @@ tokenizer and chat template), renders the conversation with the checkpoint's own
 tools passed as ``tools=``, thinking on or off), generates greedily and reads the reply with the same
 parser a text-answering model behind an OpenAI-compatible server gets: Qwen3 ``<tool_call>`` blocks
 become tool calls, anything else stays text. Wrapped in ``OutputParsingBackend`` it serves models that
-answer with a fenced JSON patch instead. torch and transformers are imported only when a model loads.
+answer with a fenced JSON patch instead. ``checkpoint_backend`` picks the prompt profile and the backend
+for a checkpoint folder (``design --model-path`` and the ``checkpoint:`` evaluation system both use it).
+torch and transformers are imported only when a model loads.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from .backends import BackendError, ModelBackend, ModelTurn, ToolCall
 from .output_parsing import parse_tool_calls, split_think
+from .trained_prompt import TrainedPrompt, choose_prompt, prompt_backend
 
 DEFAULT_MAX_NEW_TOKENS = 2048
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
@@ -160,6 +163,29 @@ class LocalTransformersBackend(ModelBackend):
         return ModelTurn(content=content, reasoning=reasoning, tool_calls=calls, finish_reason=finish, usage=usage)
 
 
+def checkpoint_backend(path: str | Path, *, profile: str | None = None, thinking: bool | None = None,
+                       output_parsing: bool = False, patch_layout: str | None = None,
+                       max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, timeout_s: float | None = None,
+                       render_args: dict[str, Any] | None = None, device: str | None = None,
+                       notes: list[str] | None = None) -> tuple[ModelBackend, TrainedPrompt | None]:
+    """A checkpoint folder's backend and prompt profile (None: the agent profile), as ``choose_prompt`` decides.
+
+    Under the trained profile the chat template is called as the trainer called it (``enable_thinking`` only
+    where the record says GRPO passed it) and tool-call arguments reach it as the training text; under the
+    agent profile ``thinking`` is the template's ``enable_thinking``. Raises what ``choose_prompt`` raises, and
+    ``BackendError`` when the folder cannot be loaded."""
+    prompt = choose_prompt(profile, checkpoint=path, output_parsing=output_parsing, patch_layout=patch_layout,
+                           thinking=thinking, notes=notes)
+    if prompt is not None:
+        base = LocalTransformersBackend(path, enable_thinking=prompt.template_thinking, max_new_tokens=max_new_tokens,
+                                        device=device, timeout_s=timeout_s, text_arguments=True)
+    else:
+        base = LocalTransformersBackend(path, enable_thinking=bool(thinking), max_new_tokens=max_new_tokens,
+                                        device=device, timeout_s=timeout_s)
+    return prompt_backend(base, prompt, output_parsing=output_parsing, patch_layout=patch_layout,
+                          render_args=render_args), prompt
+
+
 def _template_messages(messages: list[dict[str, Any]], text_arguments: bool = False) -> list[dict[str, Any]]:
     """OpenAI chat messages as the Qwen3 template reads them: tool-call arguments as objects when they parse
     (unless ``text_arguments``: then as the text they are, which the Qwen3 template inserts unchanged)."""
@@ -186,4 +212,4 @@ def _template_messages(messages: list[dict[str, Any]], text_arguments: bool = Fa
     return out
 
 
-__all__ = ["DEFAULT_MAX_NEW_TOKENS", "LocalTransformersBackend", "checkpoint_problems"]
+__all__ = ["DEFAULT_MAX_NEW_TOKENS", "LocalTransformersBackend", "checkpoint_backend", "checkpoint_problems"]

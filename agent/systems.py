@@ -10,11 +10,18 @@ System specs (``--system``):
   or the OpenAI API. The key comes from ``PATCHSMITH_API_KEY`` / ``OPENAI_API_KEY``;
 * ``zeroshot:MODEL@URL``: the same endpoint asked with the source research's zero-shot protocol: one user
   message (its minimal prompt, or the schema prompt), no tools, the patch as a fenced JSON block;
-* ``checkpoint:PATH``: a local model folder, driven through the tools like ``openai:``
-  (``agent.local_model.LocalTransformersBackend``, imported only when used);
+* ``checkpoint:PATH``: a local model folder run in-process (``agent.local_model.checkpoint_backend``, the
+  choice ``design --model-path`` makes, imported only when used): a checkpoint patchsmith trained gets the
+  prompt it was trained on (the ``trained`` profile: format and thinking from its ``patchsmith.json``),
+  any other the agent's prompt and every tool, like ``openai:``;
 * ``wavs:DIR``: audio only: ``DIR/<caption id>.wav`` from any text-to-audio model;
 * ``truth``: the caption's ground-truth patch itself (the published table's "Test data" row: the
   ceiling of every metric under the run's settings; the floor of ``eval-refine``, which it never edits).
+
+``SystemOptions.prompt`` picks the prompt profile of ``openai:`` and ``checkpoint:`` as ``design --prompt``
+does (``agent.trained_prompt.choose_prompt``): ``trained`` sends a patchsmith-trained model (a checkpoint, or
+one served with ``patchsmith serve-model``) its training prompt, ``agent`` the agent's system prompt and
+every MCP tool; None: trained for a checkpoint that records patchsmith training, agent otherwise.
 
 Corrections are tool errors the model fixed: render calls that failed before the call whose patch the
 server accepted. ``make_refiner`` builds the same systems for ``eval-refine`` (a patch plus an
@@ -84,6 +91,12 @@ class SystemOptions:
     zeroshot_prompt: str = "minimal"
     patch_layout: str = "canonical"  # of a zero-shot answer: canonical (OP1-first) or source-research (OP6-first)
     max_corrections: int = 0  # zero-shot: answers sent back with their problems (the source: 0)
+    # openai: and checkpoint: (as design's options): the prompt profile (trained, agent, None: by the model),
+    # the ` /think` switch of the trained profile (or a checkpoint's template thinking under the agent
+    # profile), and answers read as a fenced JSON patch rather than tool calls.
+    prompt: str | None = None
+    thinking: bool | None = None
+    output_parsing: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -115,6 +128,10 @@ def make_system(spec: str, options: SystemOptions | None = None) -> Any:
     """The ``System`` a spec names (see the module docstring); ``SystemUnavailable`` when it cannot be built."""
     options = options or SystemOptions()
     kind, arg = parse_spec(spec)
+    if options.prompt is not None and kind not in ("openai", "checkpoint"):
+        allowed = "minimal or schema" if kind == "zeroshot" else "none"
+        raise SystemUnavailable(f"--prompt {options.prompt}: a prompt profile is for openai: and checkpoint: "
+                                f"systems; {kind} takes {allowed}")
     if kind == "wavs":
         return WavFolderSystem(arg)
     if kind == "truth":
@@ -122,11 +139,13 @@ def make_system(spec: str, options: SystemOptions | None = None) -> Any:
     if kind == "offline":
         return OfflineSystem(arg or None)
     if kind == "checkpoint":
-        return ToolModelSystem(_checkpoint_backend(arg, options), options, kind="checkpoint", spec=spec)
+        notes: list[str] = []
+        backend, prompt = _checkpoint_backend(arg, options, notes)
+        return ToolModelSystem(backend, options, kind="checkpoint", spec=spec, prompt=prompt, notes=notes)
     model, url = split_model_url(arg, kind)
     backend = _openai_backend(model, url, options)
     if kind == "openai":
-        return ToolModelSystem(backend, options, kind="openai", spec=spec)
+        return _openai_system(backend, options, spec)
     if options.zeroshot_prompt not in ZEROSHOT_PROMPTS:
         raise SystemUnavailable(f"--prompt: found {options.zeroshot_prompt!r}, allowed {', '.join(ZEROSHOT_PROMPTS)}")
     return ZeroShotSystem(backend, options, spec=spec)
@@ -142,18 +161,41 @@ def _openai_backend(model: str, url: str | None, options: SystemOptions) -> Any:
         raise SystemUnavailable(str(err)) from None
 
 
-def _checkpoint_backend(path: str, options: SystemOptions) -> Any:
+def _openai_system(backend: Any, options: SystemOptions, spec: str) -> "ToolModelSystem":
+    """An endpoint through the tools, in the prompt profile the options name (``design --model ... --prompt``)."""
+    from .trained_prompt import choose_prompt, prompt_backend
+
+    notes: list[str] = []
+    try:
+        prompt = choose_prompt(options.prompt, output_parsing=options.output_parsing, strict_tools=options.strict_tools,
+                               thinking=options.thinking, notes=notes)
+    except ValueError as err:
+        raise SystemUnavailable(f"--system {spec}: {err}") from None
+    if options.thinking is not None and prompt is None:
+        notes.append("--thinking is for the trained prompt or a checkpoint; an endpoint's thinking is set by its "
+                     "server, so it is not used")
+    return ToolModelSystem(prompt_backend(backend, prompt, output_parsing=options.output_parsing), options,
+                           kind="openai", spec=spec, prompt=prompt, notes=notes)
+
+
+def _checkpoint_backend(path: str, options: SystemOptions, notes: list[str]) -> tuple[Any, Any]:
+    """The checkpoint's backend and prompt profile, chosen as ``design --model-path`` chooses them."""
     if not os.path.exists(path):
         raise SystemUnavailable(f"--system checkpoint:{path}: no such file or folder")
     try:
-        from .local_model import LocalTransformersBackend  # type: ignore[import-not-found]
+        from .local_model import DEFAULT_MAX_NEW_TOKENS, checkpoint_backend
     except ImportError as err:
         raise SystemUnavailable(f"--system checkpoint:{path}: local checkpoints need agent.local_model and the "
                                 f"'train' extra (pip install 'patchsmith[train]'): {err}") from None
+    if options.strict_tools:
+        raise SystemUnavailable(f"--system checkpoint:{path}: --strict-tools is for an OpenAI-compatible endpoint")
     try:
-        if options.max_tokens is not None:
-            return LocalTransformersBackend(path, max_new_tokens=options.max_tokens)
-        return LocalTransformersBackend(path)
+        return checkpoint_backend(path, profile=options.prompt, thinking=options.thinking,
+                                  output_parsing=options.output_parsing,
+                                  max_new_tokens=options.max_tokens or DEFAULT_MAX_NEW_TOKENS,
+                                  timeout_s=options.timeout_s, notes=notes)
+    except ValueError as err:  # the profile's options, or an unreadable patchsmith.json
+        raise SystemUnavailable(f"--system checkpoint:{path}: {err}") from None
     except Exception as err:  # whatever transformers says about a folder that is not a model
         raise SystemUnavailable(f"--system checkpoint:{path}: cannot load the model: {err}") from None
 
@@ -229,19 +271,29 @@ class ToolModelSystem:
 
     makes_patches = True
 
-    def __init__(self, backend: Any, options: SystemOptions, *, kind: str, spec: str):
+    def __init__(self, backend: Any, options: SystemOptions, *, kind: str, spec: str, prompt: Any = None,
+                 notes: list[str] | None = None):
+        """``prompt``: the trained profile's ``TrainedPrompt`` (None: the agent profile); ``notes``: what the
+        caller should tell the user about the choice."""
         self.backend = backend
         self.options = options
         self.kind = kind
         self.spec = spec
+        self.prompt = prompt
+        self.notes = list(notes or [])
         self.name = getattr(backend, "name", kind)
         self._tools: Any = None
 
     def describe(self) -> dict[str, Any]:
-        """Kind, model, endpoint (no key) and limits."""
+        """Kind, model, endpoint (no key), prompt profile and limits."""
         info = self.backend.describe() if hasattr(self.backend, "describe") else {}
+        info = info.get("base", info) if isinstance(info.get("base"), dict) else info  # under OutputParsingBackend
+        prompt = "agent" if self.prompt is None else (
+            f"trained ({self.prompt.fmt}, {'/think' if self.prompt.think else '/no_think'}"
+            + ("" if self.prompt.template_thinking is None else
+               f", enable_thinking {str(self.prompt.template_thinking).lower()}") + ")")
         return {"kind": self.kind, "name": self.name, "model": info.get("model", self.name),
-                "base_url": info.get("base_url"), "strict_tools": self.options.strict_tools,
+                "base_url": info.get("base_url"), "prompt": prompt, "strict_tools": self.options.strict_tools,
                 "max_turns": self.options.max_turns, "max_tool_calls": self.options.max_tool_calls,
                 "temperature": self.options.temperature}
 
@@ -264,7 +316,10 @@ class ToolModelSystem:
         limits = LoopLimits(max_turns=self.options.max_turns, max_tool_calls=self.options.max_tool_calls,
                             max_seconds=self.options.max_seconds)
         transcript = Transcript()
-        agent = Agent(self.backend, self._client(), limits=limits, transcript=transcript)
+        try:
+            agent = Agent(self.backend, self._client(), limits=limits, transcript=transcript, prompt=self.prompt)
+        except AgentError as err:  # an MCP server without render_patch cannot serve the trained prompt
+            raise SystemUnavailable(str(err)) from None
         start = time.monotonic()
         reply, error = None, None
         try:

@@ -13,7 +13,9 @@ change here changes both sides:
 * a refinement turn is ``compose_request(words, current patch)`` + `` /no_think``.
 
 The checkpoint's ``patchsmith.json`` (written by the trainers) records the format and the thinking
-setting it was trained with, so ``patchsmith design --model-path`` can rebuild the prompt exactly.
+setting it was trained with, so the prompt can be rebuilt exactly. ``choose_prompt`` decides between
+the ``trained`` and ``agent`` profiles (for ``design``/``chat`` and for the evaluation systems alike)
+and ``prompt_backend`` reads a model's answers the way its profile needs.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .output_parsing import compose_request, split_request
 
 Format = Literal["answer", "tools"]
 FORMATS: tuple[str, ...] = ("answer", "tools")
+PROFILES: tuple[str, ...] = ("trained", "agent")
 THINK, NO_THINK = " /think", " /no_think"
 PATCH_TOOL = "render_patch"
 CHECKPOINT_FILE = "patchsmith.json"  # written into every checkpoint by training.sft.finish_checkpoint
@@ -212,6 +215,10 @@ def _call_patch(call: dict[str, Any]) -> Patch | None:
 # --- what a checkpoint records --------------------------------------------------------------------------
 
 
+class CheckpointRecordError(ValueError):
+    """A checkpoint's ``patchsmith.json`` that cannot be read as a record of its training prompt."""
+
+
 def checkpoint_record(kind: str, fmt: str, enable_thinking: bool) -> dict[str, Any]:
     """The ``patchsmith.json`` of a checkpoint: how its prompts looked in training."""
     check_format(fmt)
@@ -236,7 +243,7 @@ def read_checkpoint_prompt(folder: str | Path) -> TrainedPrompt | None:
             data = json.loads(path.read_text(encoding="utf-8"))
             return TrainedPrompt(**data["prompt"], source=str(path))
         except (OSError, ValueError, KeyError, TypeError, ValidationError) as err:
-            raise ValueError(f"{path}: not a patchsmith checkpoint record ({str(err).splitlines()[0][:200]}); "
+            raise CheckpointRecordError(f"{path}: not a patchsmith checkpoint record ({str(err).splitlines()[0][:200]}); "
                              "expected {\"prompt\": {\"fmt\": \"answer\"|\"tools\", \"think\": bool, ...}}") from None
     card = folder / "README.md"
     if card.is_file():  # checkpoints from before patchsmith.json: the model card names format and thinking
@@ -251,7 +258,73 @@ def read_checkpoint_prompt(folder: str | Path) -> TrainedPrompt | None:
     return None
 
 
-__all__ = ["CHECKPOINT_FILE", "FEEDBACK_PREFIX", "FORMATS", "NO_THINK", "PATCH_TOOL", "THINK", "TrainedPrompt",
-           "check_format", "checkpoint_record", "patch_answer", "patch_block", "patch_call", "read_checkpoint_prompt",
-           "refinement_message", "render_arguments", "switch", "think_block", "tools_for_prompt", "tools_system_text",
-           "trained_messages", "trained_tools", "user_message", "write_checkpoint_record"]
+# --- which profile, and how the answers are read --------------------------------------------------------
+
+
+def choose_prompt(profile: str | None, *, checkpoint: str | Path | None = None, output_parsing: bool = False,
+                  patch_layout: str | None = None, strict_tools: bool = False, thinking: bool | None = None,
+                  notes: list[str] | None = None) -> TrainedPrompt | None:
+    """The prompt a model is sent: a ``TrainedPrompt`` (the ``trained`` profile) or None (the ``agent`` profile).
+
+    ``profile`` None means trained for a ``checkpoint`` patchsmith trained (its ``patchsmith.json`` or model
+    card), agent otherwise. Under ``trained`` the format and thinking come from the checkpoint's record, else
+    from the options (``output_parsing``: answer format; ``thinking``: `` /think``), and ``thinking`` overrides
+    the record's. What the caller should tell the user is appended to ``notes``. ``CheckpointRecordError``
+    for an unreadable record, ``ValueError`` for options that contradict the profile."""
+    if profile is not None and profile not in PROFILES:
+        raise ValueError(f"--prompt: found {profile!r}, allowed one of {', '.join(PROFILES)}")
+    notes = notes if notes is not None else []
+    folder = Path(checkpoint) if checkpoint is not None else None
+    recorded = read_checkpoint_prompt(folder) if folder is not None and profile != "agent" and folder.is_dir() \
+        else None
+    chosen = profile or ("trained" if folder is not None else "agent")
+    if profile is None and chosen == "trained" and recorded is None and folder is not None and folder.is_dir():
+        # Not trained by `patchsmith train` (no patchsmith.json, no patchsmith model card): a general chat model.
+        notes.append(f"prompt: agent profile: {folder} records no patchsmith training (no patchsmith.json); "
+                     "--prompt trained sends it the training prompt anyway")
+        return None
+    if chosen == "agent":
+        return None
+    if strict_tools:
+        raise ValueError("--strict-tools: the trained prompt offers render_patch as it was trained (not strict); "
+                         "drop --strict-tools or use --prompt agent")
+    if patch_layout == "source-research":
+        raise ValueError("--patch-layout source-research: patchsmith trains on the canonical layout; drop it or use "
+                         "--prompt agent")
+    parsing = output_parsing or patch_layout is not None
+    if recorded is not None:
+        if parsing and recorded.fmt == "tools":
+            raise ValueError(f"--output-parsing: {folder} was trained to call render_patch (format tools, "
+                             f"{recorded.source}); drop --output-parsing, or use --prompt agent")
+        fmt = recorded.fmt
+    else:
+        fmt = "answer" if parsing else "tools"
+    think = thinking if thinking is not None else (recorded.think if recorded is not None else False)
+    # GRPO passed enable_thinking to the template; it is kept in step with the soft switch.
+    template = think if recorded is not None and recorded.template_thinking is not None else None
+    prompt = TrainedPrompt(fmt=fmt, think=think, template_thinking=template,
+                           source=recorded.source if recorded is not None else "the options")
+    notes.append(f"prompt: trained profile (format {fmt}, {'/think' if think else '/no_think'}; from {prompt.source}); "
+                 "--prompt agent sends the agent's system prompt and every tool instead")
+    return prompt
+
+
+def prompt_backend(base: Any, prompt: TrainedPrompt | None, *, output_parsing: bool = False,
+                   patch_layout: str | None = None, render_args: dict[str, Any] | None = None) -> Any:
+    """``base`` as the profile needs it: wrapped in ``OutputParsingBackend`` for answers in text (the answer
+    format, or ``output_parsing``/``patch_layout`` under the agent profile), else ``base`` itself."""
+    parsing = prompt.fmt == "answer" if prompt is not None else (output_parsing or patch_layout is not None)
+    if not parsing:
+        return base
+    from .backends import OutputParsingBackend
+
+    # Under the trained profile the conversation already reads as in training: sent as it is.
+    return OutputParsingBackend(base, patch_layout=patch_layout or "canonical",  # type: ignore[arg-type]
+                                render_args=render_args, as_given=prompt is not None)
+
+
+__all__ = ["CHECKPOINT_FILE", "CheckpointRecordError", "FEEDBACK_PREFIX", "FORMATS", "NO_THINK", "PATCH_TOOL",
+           "PROFILES", "THINK", "TrainedPrompt", "check_format", "checkpoint_record", "choose_prompt", "patch_answer",
+           "patch_block", "patch_call", "prompt_backend", "read_checkpoint_prompt", "refinement_message",
+           "render_arguments", "switch", "think_block", "tools_for_prompt", "tools_system_text", "trained_messages",
+           "trained_tools", "user_message", "write_checkpoint_record"]

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..schema.jsonschema import DRAFT_2020_12
 from .runner import Interval
 from .systems import RenderSpec
 
@@ -210,7 +211,7 @@ class BenchResult(BaseModel):
 def bench_json_schema() -> dict[str, Any]:
     """The JSON Schema of ``BenchResult`` (what ``evals/schemas/bench-result-v1.schema.json`` holds)."""
     schema = BenchResult.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$schema"] = DRAFT_2020_12
     schema["$id"] = f"https://patchsmith.invalid/schemas/{SCHEMA_FILE}"
     return schema
 
@@ -304,14 +305,14 @@ def leaderboard_row(result: BenchResult) -> str:
     def num(i: Interval | None, digits: int = 3) -> str:
         return "–" if i is None or i.value is None else f"{i.value:.{digits}f}"
 
-    rms = next((v for k, v in a.metrics.items() if k == "rms"), None)
-    kinds = sorted({f"{b.backend_id}" for b in result.backends if b.metric != "rms"})
+    audio_backends = sorted({b.backend_id for b in result.backends if b.metric != "rms"})
     split = f"{result.split.id} ({result.split.ids_sha256[:8]})"
     if result.split.missing_ids:
         split += f", {result.split.evaluated} of {result.split.count}"  # a partial run is visibly partial
     cells = [result.model.name, result.model.kind, split, str(a.n), pct(a.tool_call_rate), pct(a.validity_rate),
              pct(a.first_try_valid_rate), num(a.corrections_when_valid, 2), num(a.format), num(a.keys),
-             num(a.distance), num(a.toolrl_exact, 2), num(rms), ", ".join(kinds) or "–", result.package.version]
+             num(a.distance), num(a.toolrl_exact, 2), num(a.metrics.get("rms")), ", ".join(audio_backends) or "–",
+             result.package.version]
     return "| " + " | ".join(c.replace("|", "/") for c in cells) + " |"
 
 

@@ -123,7 +123,7 @@ def _flat(value: Any, shape: tuple[int, ...]) -> list | None:
     """The leaves of ``value`` in row-major order when it has exactly ``shape``, else None."""
     if not shape:
         return None if isinstance(value, (list, tuple, Mapping)) else [value]
-    if type(value) is not list and not isinstance(value, (list, tuple)):
+    if not isinstance(value, (list, tuple)):
         return None
     if len(value) != shape[0]:
         return None
@@ -236,17 +236,13 @@ def prepare_truth(text: str) -> PreparedTruth:
     return PreparedTruth(report.patch)
 
 
-def _element_weights(weights: GroupWeights) -> tuple[np.ndarray, float, list[tuple[str, Param, float]]]:
-    """Per-element core weights (key weight / key size), the total weight, and the voice terms."""
-    key = (weights.topology, weights.amplitude, weights.frequency, weights.global_,
-           tuple(sorted(weights.keys.items())), weights.voice)
-    return _element_weights_cached(key, weights)
-
-
 _WEIGHTS_CACHE: dict[tuple, tuple[np.ndarray, float, list[tuple[str, Param, float]]]] = {}
 
 
-def _element_weights_cached(key: tuple, weights: GroupWeights) -> tuple[np.ndarray, float, list]:
+def _element_weights(weights: GroupWeights) -> tuple[np.ndarray, float, list[tuple[str, Param, float]]]:
+    """Per-element core weights (key weight / key size), the total weight, and the voice terms (checked, cached)."""
+    key = (weights.topology, weights.amplitude, weights.frequency, weights.global_,
+           tuple(sorted(weights.keys.items())), weights.voice)
     hit = _WEIGHTS_CACHE.get(key)
     if hit is not None:
         return hit

@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .edit_direction import AUDIBLE, QUALITIES, direction, measure
-from .systems import RenderSpec, SystemOutput
+from .systems import RenderSpec, SystemOutput, SystemUnavailable
 
 # (instruction, quality, direction): one of each way for the qualities every voice has.
 DEFAULT_INSTRUCTIONS: tuple[tuple[str, str, int], ...] = (
@@ -132,8 +132,7 @@ def default_instruction_set(patches: Mapping[str, Any], instructions: Sequence[t
 def _describe(patch: Mapping[str, Any], render: RenderSpec) -> tuple[Any, Any]:
     from .descriptors import render_and_describe
 
-    return render_and_describe(dict(patch), note=render.note, velocity=render.velocity, hold_s=render.hold_s,
-                               release_s=render.release_s, sample_rate=render.sample_rate)
+    return render_and_describe(dict(patch), **render.render_kwargs())
 
 
 def score_refinement(item: RefineItem, out: SystemOutput, render: RenderSpec,
@@ -163,7 +162,7 @@ def score_refinement(item: RefineItem, out: SystemOutput, render: RenderSpec,
     res.before = b if math.isfinite(b) else None
     res.after = a if math.isfinite(a) else None
     res.changed_params = len(diff_patches(original, report.patch))
-    res.param_distance = round(1.0 - distance_score(report.patch.to_dict(), item.patch), 6)
+    res.param_distance = round(1.0 - distance_score(report.patch, original), 6)
     res.audio_distance_db = round(log_mel_distance_db(audio0, audio1, render.sample_rate), 4)
     return res
 
@@ -182,9 +181,9 @@ def run_refine_eval(items: InstructionSet, refine: Callable[[dict[str, Any], str
             cache[key] = _describe(item.patch, render)
         try:
             out = refine(dict(item.patch), item.instruction, render)
+        except SystemUnavailable:
+            raise
         except Exception as err:  # a system bug on one item must not lose the others
-            if type(err).__name__ == "SystemUnavailable":
-                raise
             out = SystemOutput(error=f"{type(err).__name__}: {err}")
         results.append(score_refinement(item, out, render, cache[key]))
     return {"instruction_set": items.name, "render": render.model_dump(), "items": [r.model_dump() for r in results],

@@ -12,12 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .metrics.pipeline import HIGHER_IS_BETTER, PUBLISHED_METRICS
+from .systems import RenderSpec
+
 # The source research's results table (hoyso48/LLMforFM research_progress.md §7; shared/reference
 # metrics.md §4.1 and llm_tools.md §1.1): 100 held-out Yamaha presets. None = not reported.
-PUBLISHED_COLUMNS: tuple[tuple[str, str, bool], ...] = (
-    ("clap", "CLAP", True), ("clap_synth", "CLAP_synth", True), ("kl", "KL", False), ("fad", "FAD", False),
-    ("kad", "KAD", False), ("ac", "AC", False), ("rms", "RMS", True),
-)  # (metric, header, higher is better)
+_HEADERS = {"clap": "CLAP", "clap_synth": "CLAP_synth", "kl": "KL", "fad": "FAD", "kad": "KAD", "ac": "AC",
+            "rms": "RMS"}
+PUBLISHED_COLUMNS: tuple[tuple[str, str, bool], ...] = tuple(
+    (m, _HEADERS[m], HIGHER_IS_BETTER[m]) for m in PUBLISHED_METRICS)  # (metric, header, higher is better)
 PUBLISHED_ROWS: tuple[tuple[str, tuple[float | None, ...]], ...] = (
     ("Test data (ground truth)", (0.26, 0.30, None, None, None, None, None)),
     ("AudioGen", (0.17, 0.17, 1.33, 7.93, 6.96, 0.19, 0.57)),
@@ -63,10 +66,10 @@ def published_cells(metrics: Sequence[Mapping[str, Any]], comparable_render: boo
     return [_metric_cell(by_metric[k], 2) if k in by_metric else "–" for k, _, _ in PUBLISHED_COLUMNS]
 
 
-def source_render(render: Any) -> bool:
-    """Whether a run played its patches as the source research did (note 60, velocity 100, 6.4 s + 3.2 s, 48 kHz)."""
-    return (render.note, render.velocity, render.hold_s, render.release_s, render.sample_rate) == (60, 100, 6.4, 3.2,
-                                                                                                 48000)
+def source_render(render: RenderSpec) -> bool:
+    """Whether a run played its patches as the source research did (``RenderSpec()``: note 60, velocity 100,
+    6.4 s + 3.2 s, 48 kHz)."""
+    return render == RenderSpec()
 
 
 def published_table(label: str, metrics: Sequence[Mapping[str, Any]], comparable_render: bool = True) -> list[str]:
@@ -119,7 +122,9 @@ def markdown_report(run: Any, *, title: str, figures: Sequence[str] = ()) -> str
     if other:
         lines += ["## This run, other backends", "",
                   "Not comparable with the published numbers: offline (weight-free) or stub backends, or extra "
-                  "metrics. FAD is biased upwards at small N; compare runs only at equal N.", ""] + other + [""]
+                  "metrics. FAD is biased upwards at small N; compare runs only at equal N. FAD is in the squared units "
+                  "of its embedding: dB² summed over 512 features for logmel-stats, where tens of thousands are "
+                  "usual.", ""] + other + [""]
     if run.process:
         lines += ["## Patches and tool use", "", "| measure | value [95 % CI] | n |", "|---|---|---|"]
         for name, s in run.process.items():

@@ -19,7 +19,6 @@ the sound it made: that is the honest penalty) or left out of the audio metrics
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -172,12 +171,10 @@ def load_rows(captions_csv: str | os.PathLike[str], patches_csv: str | os.PathLi
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """sha256 of a file's bytes (a data file a result records)."""
+    from .metrics.backends import weights_sha256
+
+    return weights_sha256(path)
 
 
 # --- one item ----------------------------------------------------------------------------------------------
@@ -187,8 +184,7 @@ def render_patch(patch: Mapping[str, Any], render: RenderSpec) -> np.ndarray:
     """The patch played at the run's render settings (float32 mono)."""
     from ..synth.render import render as _render
 
-    return _render(dict(patch), note=render.note, velocity=render.velocity, hold_s=render.hold_s,
-                   release_s=render.release_s, sample_rate=render.sample_rate)
+    return _render(dict(patch), **render.render_kwargs())
 
 
 def _patch_scores(pred: Any, truth: Mapping[str, Any] | None) -> dict[str, float] | None:
@@ -437,11 +433,7 @@ def write_outputs(run: EvalRun, out: Path, kept: Mapping[str, tuple[np.ndarray, 
         (staging / "summary.json").write_text(run.model_dump_json(indent=1) + "\n", encoding="utf-8")
         for name, content in (extra_files or {}).items():
             data = content if isinstance(content, (str, bytes)) else json.dumps(content, indent=1) + "\n"
-            target = staging / name
-            if isinstance(data, bytes):
-                target.write_bytes(data)
-            else:
-                target.write_text(data, encoding="utf-8")
+            (staging / name).write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
         figures: list[str] = []
         if kept:
             from ..synth.wav import write_wav
@@ -457,20 +449,14 @@ def write_outputs(run: EvalRun, out: Path, kept: Mapping[str, tuple[np.ndarray, 
             try:
                 figures = write_plots(run, staging / "plots", kept)
             except PlotsUnavailable as err:
-                run_notes = [str(err)]
-                (staging / "plots-unavailable.txt").write_text("\n".join(run_notes) + "\n", encoding="utf-8")
+                (staging / "plots-unavailable.txt").write_text(f"{err}\n", encoding="utf-8")
         (staging / "report.md").write_text(markdown_report(run, title=title, figures=figures), encoding="utf-8")
-        names = []
-        for item in sorted(staging.rglob("*")):
-            if item.is_file():
-                rel = item.relative_to(staging)
-                target = out / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                names.append(str(rel))
-        for item in sorted(staging.rglob("*")):
-            if item.is_file():
-                os.replace(item, out / item.relative_to(staging))
-        return names
+        files = [item for item in sorted(staging.rglob("*")) if item.is_file()]
+        for item in files:  # every folder first, so that the moves below cannot stop half-way for want of one
+            (out / item.relative_to(staging)).parent.mkdir(parents=True, exist_ok=True)
+        for item in files:
+            os.replace(item, out / item.relative_to(staging))
+        return [str(item.relative_to(staging)) for item in files]
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -57,6 +57,10 @@ class RenderSpec(BaseModel):
         """Length of one render in seconds."""
         return self.hold_s + self.release_s
 
+    def render_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of ``synth.render.render`` (and ``render_and_describe``) for these settings."""
+        return self.model_dump()
+
 
 class SystemOutput(BaseModel):
     """What a system made of one caption, and how."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import ast
 import csv
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,37 +213,42 @@ def export_source_dict(patch: Patch) -> dict[str, Any]:
 
 def read_source_csv(path: str | Path) -> list[SourceRow]:
     """Every row of a source-research CSV (``DX7_*.csv``), each with its patch or its import error."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return parse_source_csv(f, str(path))
+
+
+def parse_source_csv(lines: Iterable[str], name: str) -> list[SourceRow]:
+    """``read_source_csv`` for CSV text already open (a file, a zip member); ``name`` says where in errors."""
     required = ("id", "name", "file_path", "patch_number", "patch_data")
     rows: list[SourceRow] = []
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            absent = [c for c in required if c not in (reader.fieldnames or ())]
-            if absent:
-                raise SourceResearchError(f"{path}: missing column(s) {', '.join(absent)}")
-            for record in reader:
-                patch: Patch | None = None
-                error: str | None = None
-                notes: tuple[str, ...] = ()
-                try:
-                    patch = import_source_dict(record["patch_data"] or "", lenient_name=True)
-                    raw_name = parse_source_text(record["patch_data"] or "").get("name")
-                    if isinstance(raw_name, str) and raw_name != patch.name:
-                        notes = (f"name {raw_name!r} has unprintable characters, imported as {patch.name!r}",)
-                except SourceResearchError as err:
-                    error = str(err)
-                number = (record["patch_number"] or "").strip()
-                rows.append(
-                    SourceRow(
-                        id=record["id"] or "",
-                        name=record["name"] or "",
-                        file_path=record["file_path"] or "",
-                        patch_number=int(number) if number.isdigit() else None,
-                        patch=patch,
-                        error=error,
-                        notes=notes,
-                    )
+        reader = csv.DictReader(lines)
+        absent = [c for c in required if c not in (reader.fieldnames or ())]
+        if absent:
+            raise SourceResearchError(f"{name}: missing column(s) {', '.join(absent)}")
+        for record in reader:
+            patch: Patch | None = None
+            error: str | None = None
+            notes: tuple[str, ...] = ()
+            try:
+                patch = import_source_dict(record["patch_data"] or "", lenient_name=True)
+                raw_name = parse_source_text(record["patch_data"] or "").get("name")
+                if isinstance(raw_name, str) and raw_name != patch.name:
+                    notes = (f"name {raw_name!r} has unprintable characters, imported as {patch.name!r}",)
+            except SourceResearchError as err:
+                error = str(err)
+            number = (record["patch_number"] or "").strip()
+            rows.append(
+                SourceRow(
+                    id=record["id"] or "",
+                    name=record["name"] or "",
+                    file_path=record["file_path"] or "",
+                    patch_number=int(number) if number.isdigit() else None,
+                    patch=patch,
+                    error=error,
+                    notes=notes,
                 )
+            )
     except (csv.Error, UnicodeDecodeError) as err:
-        raise SourceResearchError(f"{path}: not a readable CSV file ({err})") from None
+        raise SourceResearchError(f"{name}: not a readable CSV file ({err})") from None
     return rows

@@ -4,12 +4,17 @@ The command is ``vllm serve CKPT --enable-auto-tool-choice --tool-call-parser he
 qwen3 ...`` (``reference/llm_tools.md`` §4): ``hermes`` reads Qwen3's ``<tool_call>{json}</tool_call>``
 blocks (``qwen3_xml``/``qwen3_coder`` are for the XML format of other Qwen models and would be wrong
 here), ``qwen3`` splits the ``<think>`` block into the message's reasoning. The agent then reaches the
-model with ``--model NAME --base-url http://HOST:PORT/v1``. vLLM needs a GPU; building and checking the
-command does not.
+model with ``--model NAME --base-url http://HOST:PORT/v1``, and a checkpoint patchsmith trained (its
+``patchsmith.json``) with ``--prompt trained`` (plus ``--output-parsing`` for the answer format and
+``--thinking`` where it was trained to think), so that it is sent the prompt it was trained on. Where the
+trainer passed ``enable_thinking`` to the chat template (GRPO), the server passes the same by default
+(``--default-chat-template-kwargs``, a ``vllm serve`` option since PR #31343, in use with vLLM 0.19).
+vLLM needs a GPU; building and checking the command does not.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 from pathlib import Path
@@ -17,9 +22,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..agent.local_model import checkpoint_problems
+from ..agent.trained_prompt import TrainedPrompt, read_checkpoint_prompt
 
 TOOL_CALL_PARSER = "hermes"
 REASONING_PARSER = "qwen3"
+TEMPLATE_KWARGS_FLAG = "--default-chat-template-kwargs"
 
 
 class ServeOptions(BaseModel):
@@ -42,6 +49,13 @@ class ServeOptions(BaseModel):
         """The name clients pass as ``--model`` (default: the checkpoint folder's name)."""
         return self.served_model_name or self.checkpoint.resolve().name
 
+    def trained_prompt(self) -> TrainedPrompt | None:
+        """The prompt the checkpoint records it was trained on (None: not trained by patchsmith, or unreadable)."""
+        try:
+            return read_checkpoint_prompt(self.checkpoint) if self.checkpoint.is_dir() else None
+        except ValueError:
+            return None  # serve_problems reports it
+
 
 def serve_problems(options: ServeOptions) -> list[str]:
     """What makes the checkpoint unservable (missing folder, weights, tokenizer or chat template)."""
@@ -49,6 +63,10 @@ def serve_problems(options: ServeOptions) -> list[str]:
     if problems:
         return problems
     folder = options.checkpoint
+    try:
+        read_checkpoint_prompt(folder)
+    except ValueError as err:
+        problems.append(str(err))
     if not (folder / "chat_template.jinja").is_file() and '"chat_template"' not in _read(folder / "tokenizer_config.json"):
         problems.append(f"{folder}: no chat template (chat_template.jinja or tokenizer_config.json's chat_template); "
                         "the tool-call parser relies on the Qwen3 template")
@@ -76,7 +94,16 @@ def vllm_command(options: ServeOptions, executable: str = "vllm") -> list[str]:
         cmd += ["--gpu-memory-utilization", f"{options.gpu_memory_utilization:g}"]
     if options.api_key:
         cmd += ["--api-key", options.api_key]
+    kwargs = template_kwargs(options)
+    if kwargs and not any(a.split("=", 1)[0] == TEMPLATE_KWARGS_FLAG for a in options.extra_args):
+        cmd += [TEMPLATE_KWARGS_FLAG, json.dumps(kwargs)]  # --vllm-args may set its own
     return cmd + list(options.extra_args)
+
+
+def template_kwargs(options: ServeOptions) -> dict[str, bool]:
+    """The chat-template arguments the trainer passed (GRPO's ``enable_thinking``), for the server's default."""
+    prompt = options.trained_prompt()
+    return prompt.template_kwargs() if prompt is not None else {}
 
 
 def shown_command(cmd: list[str]) -> str:
@@ -93,12 +120,31 @@ def find_vllm() -> str | None:
     return shutil.which("vllm")
 
 
+def client_arguments(options: ServeOptions) -> list[str]:
+    """The options that reach the served model as it was trained: endpoint, then the trained prompt profile."""
+    host = "127.0.0.1" if options.host in ("0.0.0.0", "::") else options.host
+    host = f"[{host}]" if ":" in host else host
+    args = ["--model", options.model_name(), "--base-url", f"http://{host}:{options.port}/v1"]
+    prompt = options.trained_prompt()
+    if prompt is not None:  # a patchsmith-trained checkpoint: its training prompt, in its format and thinking
+        args += ["--prompt", "trained"]
+        if prompt.fmt == "answer":
+            args.append("--output-parsing")
+        if prompt.think:
+            args.append("--thinking")
+    return args
+
+
 def client_hint(options: ServeOptions) -> str:
     """How the agent reaches the served model."""
-    host = "127.0.0.1" if options.host in ("0.0.0.0", "::") else options.host
-    return (f"patchsmith design \"TEXT\" -o out --model {shlex.quote(options.model_name())} "
-            f"--base-url http://{host}:{options.port}/v1")
+    return "patchsmith design \"TEXT\" -o out " + shlex.join(client_arguments(options))
 
 
-__all__ = ["REASONING_PARSER", "ServeOptions", "TOOL_CALL_PARSER", "client_hint", "find_vllm", "serve_problems",
-           "shown_command", "vllm_command"]
+def bench_hint(options: ServeOptions) -> str:
+    """How the benchmark reaches the served model."""
+    return "patchsmith bench --captions CSV --patches CSV --out DIR " + shlex.join(client_arguments(options))
+
+
+__all__ = ["REASONING_PARSER", "ServeOptions", "TEMPLATE_KWARGS_FLAG", "TOOL_CALL_PARSER", "bench_hint",
+           "client_arguments", "client_hint", "find_vllm", "serve_problems", "shown_command", "template_kwargs",
+           "vllm_command"]

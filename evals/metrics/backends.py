@@ -13,13 +13,15 @@ with what is missing and how to fix it.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib
 import os
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from math import gcd
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -115,15 +117,15 @@ ROLE_CLASSES: dict[str, type[Backend]] = {
 # ------------------------------------------------------------------ audio and weights helpers
 
 
-def as_mono(audio: np.ndarray, name: str = "audio") -> np.ndarray:
-    """A 1-D float64 copy of a clip (channels averaged); ValueError on NaN/inf or a wrong shape."""
+def as_mono(audio: np.ndarray, name: str = "audio", finite: bool = True) -> np.ndarray:
+    """A 1-D float64 copy of a clip (channels averaged); ValueError on a wrong shape, or on NaN/inf when ``finite``."""
     x = np.asarray(audio, dtype=np.float64)
     if x.ndim == 2:
         # (channels, samples) or (samples, channels): average over the short axis
         x = x.mean(axis=0) if x.shape[0] <= x.shape[1] else x.mean(axis=1)
     if x.ndim != 1:
-        raise ValueError(f"{name}: expected mono (samples,) or (channels, samples) audio, got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name}: expected 1-D (samples,) or 2-D (channels, samples) audio, got shape {x.shape}")
+    if finite and not np.all(np.isfinite(x)):
         raise ValueError(f"{name}: contains NaN or infinite samples")
     return x
 
@@ -141,6 +143,37 @@ def resample(audio: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarra
                                  f"{target_rate} Hz") from exc
     g = gcd(int(sample_rate), int(target_rate))
     return resample_poly(x, int(target_rate) // g, int(sample_rate) // g)
+
+
+_T = TypeVar("_T")
+
+
+class ClipMemo:
+    """A bounded LRU memo of what a backend computed from one clip, keyed by the clip's samples, rate and settings.
+
+    The metrics ask several times about one clip (KL's logits and FAD's embedding from one PaSST pass, the
+    stubs and the FAD embedder from one log-mel pass, a reference shared by several systems): each is
+    computed once. Hits are copies, so a caller cannot change what the memo holds.
+    """
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"size must be >= 1, got {size}")
+        self.size = size
+        self._entries: OrderedDict[tuple, Any] = OrderedDict()
+
+    def get(self, audio: np.ndarray, sample_rate: int, compute: Callable[[np.ndarray], _T],
+            settings: tuple = ()) -> _T:
+        """``compute(samples)`` for this clip (samples as contiguous float64), from the memo when it was seen."""
+        x = np.ascontiguousarray(audio, dtype=np.float64)
+        key = (*settings, int(sample_rate), x.shape, hashlib.sha1(x.tobytes()).hexdigest())
+        if key in self._entries:
+            self._entries.move_to_end(key)
+        else:
+            self._entries[key] = compute(x)
+            if len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return copy.copy(self._entries[key])
 
 
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}

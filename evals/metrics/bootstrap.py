@@ -101,11 +101,6 @@ def bootstrap_set_metric(metric: Callable[[np.ndarray, np.ndarray], float], emb_
                               n_boot=int(ok.sum()), method="recentred percentile" if recenter else "percentile")
 
 
-def _gauss(a: np.ndarray, b: np.ndarray, sigma: float) -> np.ndarray:
-    d2 = np.clip(np.sum(a * a, 1)[:, None] + np.sum(b * b, 1)[None, :] - 2.0 * a @ b.T, 0.0, None)
-    return np.exp(-d2 / (2.0 * sigma * sigma + core.KAD_EPS))
-
-
 def bootstrap_kad(emb_ref: np.ndarray, emb_gen: np.ndarray, bandwidth: float | None = None,
                   bandwidth_from: core.BandwidthFrom = "eval", scale: float = core.KAD_SCALE, n: int = 1000,
                   seed: int = 0, level: float = 0.95, paired: bool = True) -> ConfidenceInterval:
@@ -121,7 +116,8 @@ def bootstrap_kad(emb_ref: np.ndarray, emb_gen: np.ndarray, bandwidth: float | N
         raise ValueError(f"paired bootstrap needs sets of equal size, got {x.shape[0]} and {y.shape[0]}")
     sigma = core.kad_bandwidth(x, y, bandwidth_from) if bandwidth is None else float(bandwidth)
     estimate = core.kad(x, y, bandwidth=sigma, scale=scale)
-    kxx, kyy, kxy = _gauss(x, x, sigma), _gauss(y, y, sigma), _gauss(x, y, sigma)
+    kernel = core.gaussian_kernel
+    kxx, kyy, kxy = kernel(x, x, sigma), kernel(y, y, sigma), kernel(x, y, sigma)
     np.fill_diagonal(kxx, 0.0)
     np.fill_diagonal(kyy, 0.0)
     m, k = x.shape[0], y.shape[0]

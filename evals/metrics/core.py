@@ -118,6 +118,11 @@ def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(d2, 0.0, None)
 
 
+def gaussian_kernel(a: np.ndarray, b: np.ndarray, sigma: float) -> np.ndarray:
+    """kadtk's Gaussian kernel matrix ``exp(-||a_i - b_j||^2 / (2 sigma^2 + eps))`` between the rows of a and b."""
+    return np.exp(-_sq_dists(a, b) / (2.0 * sigma * sigma + KAD_EPS))
+
+
 def median_pairwise_distance(x: np.ndarray, rule: Literal["lower", "mean"] = "lower") -> float:
     """Median of the pairwise Euclidean distances i<j of a set; ``lower`` = the lower middle value (torch.median)."""
     a = _matrix(x, "x", min_rows=2)
@@ -150,11 +155,8 @@ def kad(emb_ref: np.ndarray, emb_gen: np.ndarray, bandwidth: float | None = None
     sigma = kad_bandwidth(x, y, bandwidth_from) if bandwidth is None else float(bandwidth)
     if not np.isfinite(sigma) or sigma < 0:
         raise MetricInputError(f"bandwidth must be a finite number >= 0, got {sigma}")
-    gamma = 1.0 / (2.0 * sigma * sigma + KAD_EPS)
     m, n = x.shape[0], y.shape[0]
-    k_xx = np.exp(-gamma * _sq_dists(x, x))
-    k_yy = np.exp(-gamma * _sq_dists(y, y))
-    k_xy = np.exp(-gamma * _sq_dists(x, y))
+    k_xx, k_yy, k_xy = gaussian_kernel(x, x, sigma), gaussian_kernel(y, y, sigma), gaussian_kernel(x, y, sigma)
     # Unbiased: the diagonals k(x_i, x_i) = 1 are left out of the within-set means.
     xx = (k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
     yy = (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
@@ -238,6 +240,17 @@ def timbral_error(attrs_ref: dict[str, float], attrs_gen: dict[str, float],
 
 # ---------------------------------------------------------------- RMS envelope
 
+def match_lengths(a: np.ndarray, b: np.ndarray, length_rule: LengthRule) -> tuple[np.ndarray, np.ndarray]:
+    """Two 1-D arrays made one length: the shorter zero-padded (``'pad'``) or the longer cut (``'truncate'``)."""
+    if length_rule == "pad":
+        n = max(a.size, b.size)
+        return np.pad(a, (0, n - a.size)), np.pad(b, (0, n - b.size))
+    if length_rule == "truncate":
+        n = min(a.size, b.size)
+        return a[:n], b[:n]
+    raise MetricInputError(f"length_rule must be 'pad' or 'truncate', got {length_rule!r}")
+
+
 def rms_envelope_centered(y: np.ndarray, frame: int = 2048, hop: int = 512) -> np.ndarray:
     """Frame RMS as ``librosa.feature.rms(center=True, pad_mode='constant')``: zero-pad frame//2 each side."""
     x = np.asarray(y, dtype=np.float64).reshape(-1)
@@ -256,15 +269,7 @@ def rms_cosine(y_ref: np.ndarray, y_gen: np.ndarray, sr: int | None = None, fram
     b = np.asarray(y_gen, dtype=np.float64).reshape(-1)
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         raise MetricInputError("audio contains NaN or infinite samples")
-    ea, eb = rms_envelope_centered(a, frame, hop), rms_envelope_centered(b, frame, hop)
-    if length_rule == "pad":
-        n = max(ea.size, eb.size)
-        ea, eb = np.pad(ea, (0, n - ea.size)), np.pad(eb, (0, n - eb.size))
-    elif length_rule == "truncate":
-        n = min(ea.size, eb.size)
-        ea, eb = ea[:n], eb[:n]
-    else:
-        raise MetricInputError(f"length_rule must be 'pad' or 'truncate', got {length_rule!r}")
+    ea, eb = match_lengths(rms_envelope_centered(a, frame, hop), rms_envelope_centered(b, frame, hop), length_rule)
     if not np.any(ea > 0) or not np.any(eb > 0):
         return 0.0
     return float(np.clip(distances.cosine(ea, eb), 0.0, 1.0))

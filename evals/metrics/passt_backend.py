@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .backends import (AudioEmbedder, BackendInfo, BackendUnavailable, Classifier, check_sha256, require_file,
-                       require_module, resample)
+from .backends import (AudioEmbedder, BackendInfo, BackendUnavailable, Classifier, ClipMemo, check_sha256,
+                       require_file, require_module, resample)
 
 PASST_RATE = 32000
 PASST_FILE = "passt-s-f128-p16-s10-ap.476-swa.pt"
@@ -88,6 +88,7 @@ class Passt(AudioEmbedder, Classifier):
         except Exception as exc:
             raise BackendUnavailable(name, f"loading {path} failed ({type(exc).__name__}: {exc})", INSTALL) from exc
         self._torch, self._model, self._device = torch, model, device
+        self._memo = ClipMemo(256)  # KL's logits and FAD's embedding of a clip come from one forward pass
         self.mode, self.pad = mode, pad
         self.labels = None
         self.info = BackendInfo(
@@ -106,6 +107,9 @@ class Passt(AudioEmbedder, Classifier):
         return self._torch.from_numpy(x.astype(np.float32))[None, :].to(self._device)
 
     def _scene(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        return self._memo.get(audio, sample_rate, lambda x: self._forward(x, sample_rate))
+
+    def _forward(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         with self._torch.no_grad():
             out = self._model.get_scene_embeddings(self._input(audio, sample_rate))
         return out.detach().cpu().numpy().astype(np.float64)[0]

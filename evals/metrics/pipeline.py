@@ -28,6 +28,7 @@ and flagged ``generated_silent``; a backend error on one item becomes ``None`` w
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
@@ -35,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import core, spectral
 from .backends import (AudioEmbedder, BackendInfo, Classifier, SilentAudio, TextAudioModel, TimbralModel,
-                       create_backend)
+                       as_mono, create_backend)
 from .bootstrap import ConfidenceInterval, bootstrap_ci, bootstrap_kad, bootstrap_set_metric
 
 PUBLISHED_METRICS = ("clap", "clap_synth", "kl", "fad", "kad", "ac", "rms")  # the source table's columns, in order
@@ -85,14 +86,8 @@ class EvalItem(BaseModel):
     @field_validator("generated", "reference", mode="before")
     @classmethod
     def _audio(cls, v: Any) -> Any:
-        if v is None:
-            return None
-        a = np.asarray(v, dtype=np.float64)
-        if a.ndim == 2:
-            a = a.mean(axis=0) if a.shape[0] <= a.shape[1] else a.mean(axis=1)
-        if a.ndim != 1:
-            raise ValueError(f"audio must be 1-D (samples,) or 2-D (channels, samples), got shape {a.shape}")
-        return a
+        # NaN/inf is allowed here: evaluate flags such a clip instead of refusing the whole set
+        return None if v is None else as_mono(v, finite=False)
 
 
 class MetricValue(BaseModel):
@@ -191,8 +186,7 @@ def _published(metric: str, backend_id: str, kind: str, sha: str | None, config:
         return False
     if backend_id in ("laion-clap-music", "passt-base-10s") and not sha:
         return False  # a model number without the hash of its weights is not comparable
-    if metric in ("fad", "kad") and config.get("embedding") != "all-1295" or \
-            metric in ("fad", "kad") and config.get("padding") != "10s":
+    if metric in SET_METRICS and (config.get("embedding") != "all-1295" or config.get("padding") != "10s"):
         return False
     if metric == "kad" and (config.get("bandwidth_from") != "eval" or config.get("scale") != "100"):
         return False
@@ -214,10 +208,9 @@ def published_column(metric: str, backend: BackendInfo | MetricValue, config: Ma
     if not isinstance(backend, (BackendInfo, MetricValue)):
         raise TypeError(f"published_column needs a BackendInfo or a MetricValue (which carry the weights hash and "
                         f"settings), got {type(backend).__name__}")
-    if isinstance(backend, MetricValue):
-        return _published(metric, backend.backend_id, backend.backend_kind, backend.weights_sha256,
-                          {**backend.config, **(config or {})})
     merged = {**backend.config, **(config or {})}
+    if isinstance(backend, MetricValue):
+        return _published(metric, backend.backend_id, backend.backend_kind, backend.weights_sha256, merged)
     return _published(metric, backend.id, backend.kind, backend.weights_sha256, merged)
 
 
@@ -482,9 +475,6 @@ def evaluate(items: Sequence[EvalItem], backends: BackendSet | None = None, metr
                                        column=metric if published else f"{metric}[{first.backend_id}]",
                                        value=ci.estimate, ci=ci if n_boot > 0 else None, n=ci.n,
                                        n_missing=sum(v.value is None for v in vals)))
-    counts: dict[str, int] = {}
-    for it in item_list:
-        for f in it.flags:
-            counts[f] = counts.get(f, 0) + 1
+    counts = Counter(f for it in item_list for f in it.flags)
     return EvalResult(items=item_list, set_values=set_values, summaries=summaries, backends=used,
-                      n_items=len(items), counts=counts)
+                      n_items=len(items), counts=dict(counts))

@@ -17,6 +17,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 from .. import distances
+from . import core
 
 MSS_FFT_SIZES = (2048, 1024, 512, 256, 128, 64)
 MSS_EPS = 1e-7
@@ -27,13 +28,7 @@ def _pair(a: np.ndarray, b: np.ndarray, length_rule: Literal["truncate", "pad"])
     y = np.asarray(b, dtype=np.float64).reshape(-1)
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ValueError("audio contains NaN or infinite samples")
-    if length_rule == "truncate":
-        n = min(x.size, y.size)
-        return x[:n], y[:n]
-    if length_rule == "pad":
-        n = max(x.size, y.size)
-        return np.pad(x, (0, n - x.size)), np.pad(y, (0, n - y.size))
-    raise ValueError(f"length_rule must be 'truncate' or 'pad', got {length_rule!r}")
+    return core.match_lengths(x, y, length_rule)
 
 
 def log_mel_distance(a: np.ndarray, b: np.ndarray, sample_rate: int,

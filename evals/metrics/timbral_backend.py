@@ -19,13 +19,11 @@ package; raises on silence, which ``attributes`` turns into ``SilentAudio``.
 from __future__ import annotations
 
 import functools
-import hashlib
-from collections import OrderedDict
 from typing import Any, Callable
 
 import numpy as np
 
-from .backends import BackendInfo, SilentAudio, TimbralModel, as_mono, require_module
+from .backends import BackendInfo, ClipMemo, SilentAudio, TimbralModel, as_mono, require_module
 
 INSTALL = ("pip install --no-deps timbral-models==0.4.0 && pip install librosa pyloudnorm scikit-learn six "
            "(0.4.0 declares the obsolete 'sklearn' package, hence --no-deps)")
@@ -108,7 +106,7 @@ class TimbralModels(TimbralModel):
             ver = "unknown"
         librosa = require_module("timbral-models", "librosa", INSTALL)
         self._tm = tm
-        self._cache: OrderedDict[tuple, dict[str, float]] = OrderedDict()
+        self._memo = ClipMemo(_CACHE_SIZE)
         self.info = BackendInfo(id="timbral-models", family="timbral-models", kind="published", version=ver,
                                 sample_rate=44100,
                                 config={"attributes": ",".join(ATTRIBUTE_FUNCS), "clip_output": "false",
@@ -120,15 +118,7 @@ class TimbralModels(TimbralModel):
         x = as_mono(audio)
         if x.size == 0 or not np.any(x):
             raise SilentAudio("the clip is silent: timbral attributes are undefined")
-        key = (int(sample_rate), x.size, hashlib.sha1(x.tobytes()).hexdigest())
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return dict(self._cache[key])
-        out = self._compute(x, int(sample_rate))
-        self._cache[key] = out
-        if len(self._cache) > _CACHE_SIZE:
-            self._cache.popitem(last=False)
-        return dict(out)
+        return self._memo.get(x, sample_rate, lambda s: self._compute(s, int(sample_rate)))
 
     def _compute(self, x: np.ndarray, sample_rate: int) -> dict[str, float]:
         x, fs = self._tm.timbral_util.check_upsampling(x, sample_rate)

@@ -1,9 +1,10 @@
 """``patchsmith bench``: the tool-calling benchmark over a fixed split, one comparable JSON result.
 
 ``patchsmith bench --captions CSV --patches CSV --base-url URL --model NAME --out DIR`` gives the model
-the patchsmith tools through the OpenAI-compatible API (``--zeroshot`` asks it the source research's
-zero-shot way instead; ``--system SPEC`` takes any system ``eval`` takes) and scores every caption of
-the split (default ``bench-v1``). DIR receives what ``eval`` writes plus ``bench.json`` (a
+the patchsmith tools through the OpenAI-compatible API (``--prompt trained`` sends a checkpoint served with
+``patchsmith serve-model`` the prompt it was trained on; ``--zeroshot`` asks it the source research's
+zero-shot way instead; ``--system SPEC`` takes any system ``eval`` takes, ``checkpoint:PATH`` included)
+and scores every caption of the split (default ``bench-v1``). DIR receives what ``eval`` writes plus ``bench.json`` (a
 ``evals.bench.BenchResult``, schema ``patchsmith-bench/1``) and ``leaderboard.md`` (the header and this
 run's row). ``--print-schema`` prints the result's JSON Schema and exits.
 """
@@ -34,7 +35,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="output folder (created; a rerun resumes)")
     m = p.add_argument_group("model (shorthand for --system openai:MODEL@URL)")
     m.add_argument("--base-url", help="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
-    m.add_argument("--model", help="the model name at the endpoint")
+    m.add_argument("--model", help="the model name at the endpoint (a checkpoint served with `patchsmith serve-model`: "
+                                   "add --prompt trained, as it prints)")
     m.add_argument("--zeroshot", action="store_true", help="ask the model the source research's zero-shot way (no "
                                                            "tools, a fenced JSON answer) instead of through the tools")
     p.add_argument("--print-schema", action="store_true", help="print the JSON Schema of bench.json and exit")

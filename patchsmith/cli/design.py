@@ -105,68 +105,39 @@ def check_agent_arguments(args: argparse.Namespace) -> None:
 
 
 def prompt_profile(args: argparse.Namespace) -> Any:
-    """The ``trained`` profile's ``TrainedPrompt`` (format and thinking from the checkpoint), or None for ``agent``.
+    """The ``trained`` profile's ``TrainedPrompt`` for an endpoint (format and thinking from the options), or None
+    for ``agent`` (``agent.trained_prompt.choose_prompt``; a ``--model-path`` is chosen in ``model_backend``)."""
+    from ..agent.trained_prompt import choose_prompt
 
-    For a checkpoint trained in the answer format it turns on ``--output-parsing``."""
-    from ..agent.trained_prompt import TrainedPrompt, read_checkpoint_prompt
-
-    recorded = None
-    if args.model_path is not None and args.prompt != "agent" and Path(args.model_path).is_dir():
-        try:
-            recorded = read_checkpoint_prompt(args.model_path)
-        except ValueError as err:
-            raise CliError(f"--model-path {err}") from None
-    profile = args.prompt or ("trained" if args.model_path is not None else "agent")
-    if args.prompt is None and profile == "trained" and recorded is None and Path(args.model_path).is_dir():
-        # Not trained by `patchsmith train` (no patchsmith.json, no patchsmith model card): a general chat model.
-        note(f"prompt: agent profile: {args.model_path} records no patchsmith training (no patchsmith.json); "
-             "--prompt trained sends it the training prompt anyway")
-        return None
-    if profile == "agent":
-        return None
     endpoint = args.model or args.base_url or os.environ.get(ENV_MODEL) or os.environ.get(ENV_BASE_URL)
-    if args.model_path is None and not endpoint:
+    if args.prompt == "trained" and args.model_path is None and not endpoint:
         raise CliError("--prompt trained is for a patchsmith-trained model: give --model-path DIR, or --model and "
                        "--base-url for one served with `patchsmith serve-model`")
-    if args.strict_tools:
-        raise CliError("--strict-tools: the trained prompt offers render_patch as it was trained (not strict); "
-                       "drop --strict-tools or use --prompt agent")
-    if args.patch_layout == "source-research":
-        raise CliError("--patch-layout source-research: patchsmith trains on the canonical layout; drop it or use "
-                       "--prompt agent")
-    parsing = args.output_parsing or args.patch_layout is not None
-    if recorded is not None:
-        fmt = recorded.fmt
-        if parsing and fmt == "tools":
-            raise CliError(f"--output-parsing: {args.model_path} was trained to call render_patch (format tools, "
-                           f"{recorded.source}); drop --output-parsing, or use --prompt agent")
-        args.output_parsing = fmt == "answer"  # the model answers with a fenced JSON patch, as it was trained
-    else:
-        fmt = "answer" if parsing else "tools"
-    think = args.thinking if args.thinking is not None else (recorded.think if recorded is not None else False)
-    template = None
-    if recorded is not None and recorded.template_thinking is not None:
-        template = think  # GRPO passed enable_thinking to the template; keep it in step with the soft switch
-    prompt = TrainedPrompt(fmt=fmt, think=think, template_thinking=template,
-                           source=recorded.source if recorded is not None else "the options")
-    note(f"prompt: trained profile (format {fmt}, {'/think' if think else '/no_think'}; from {prompt.source}); "
-         "--prompt agent sends the agent's system prompt and every tool instead")
+    notes: list[str] = []
+    try:
+        prompt = choose_prompt(args.prompt, output_parsing=args.output_parsing, patch_layout=args.patch_layout,
+                               strict_tools=args.strict_tools, thinking=args.thinking, notes=notes)
+    except ValueError as err:
+        raise CliError(str(err)) from None
+    for line in notes:
+        note(line)
     return prompt
 
 
+def model_backend(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The model backend the options (and PATCHSMITH_MODEL / PATCHSMITH_BASE_URL) ask for, and its prompt profile."""
+    if args.model_path is not None:
+        return _local_backend(args)
+    prompt = prompt_profile(args)
+    return make_backend(args, prompt), prompt
+
+
 def make_backend(args: argparse.Namespace, prompt: Any = None) -> Any:
-    """The model backend the options (and PATCHSMITH_MODEL / PATCHSMITH_BASE_URL) ask for."""
-    from ..agent.backends import BackendError, OfflineDesignerBackend, OpenAICompatibleBackend, OutputParsingBackend
+    """The endpoint's (or the offline designer's) backend the options ask for; ``--model-path``: ``model_backend``."""
+    from ..agent.backends import BackendError, OfflineDesignerBackend, OpenAICompatibleBackend
+    from ..agent.trained_prompt import prompt_backend
 
     parsing = args.output_parsing or args.patch_layout is not None
-    if args.model_path is not None:
-        base = _local_backend(args, prompt)
-        if not parsing:
-            return base
-        return OutputParsingBackend(base, patch_layout=args.patch_layout or "canonical",
-                                    render_args={"notes": [60 if args.note is None else args.note],
-                                                 "velocity": 100 if args.velocity is None else args.velocity},
-                                    as_given=prompt is not None)
     if args.thinking and prompt is None:
         note("--thinking is for --model-path; an endpoint's thinking is set by its server, so it is not used")
     model = args.model or os.environ.get(ENV_MODEL) or None
@@ -189,17 +160,21 @@ def make_backend(args: argparse.Namespace, prompt: Any = None) -> Any:
         base = OpenAICompatibleBackend(model, base_url, timeout_s=args.timeout, strict_tools=args.strict_tools)
     except BackendError as err:
         raise CliError(str(err)) from None
-    if not parsing:
-        return base
-    return OutputParsingBackend(base, patch_layout=args.patch_layout or "canonical",
-                                render_args={"notes": [60 if args.note is None else args.note],
-                                             "velocity": 100 if args.velocity is None else args.velocity},
-                                as_given=prompt is not None)
+    return prompt_backend(base, prompt, output_parsing=args.output_parsing, patch_layout=args.patch_layout,
+                          render_args=_render_args(args))
 
 
-def _local_backend(args: argparse.Namespace, prompt: Any = None) -> Any:
-    """The checkpoint of ``--model-path`` loaded in-process (``agent.local_model``)."""
+def _render_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The render settings a fenced JSON patch is rendered with."""
+    return {"notes": [60 if args.note is None else args.note],
+            "velocity": 100 if args.velocity is None else args.velocity}
+
+
+def _local_backend(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The checkpoint of ``--model-path`` loaded in-process, and its prompt profile (``agent.local_model``)."""
     from ..agent.backends import BackendError
+    from ..agent.local_model import checkpoint_backend
+    from ..agent.trained_prompt import CheckpointRecordError
 
     if args.model or args.base_url:
         raise CliError("--model-path runs a local checkpoint; --model and --base-url name an endpoint: give one or "
@@ -210,17 +185,19 @@ def _local_backend(args: argparse.Namespace, prompt: Any = None) -> Any:
         raise CliError(f"--max-new-tokens: found {args.max_new_tokens}, allowed an integer >= 1")
     if args.library:
         note("--library is for the offline designer; --model-path is given, so it is not used")
-    from ..agent.local_model import LocalTransformersBackend
-
+    notes: list[str] = []
     try:
-        if prompt is not None:  # the template called as the trainer called it; arguments as the training text
-            return LocalTransformersBackend(args.model_path, enable_thinking=prompt.template_thinking,
-                                            max_new_tokens=args.max_new_tokens, timeout_s=args.timeout,
-                                            text_arguments=True)
-        return LocalTransformersBackend(args.model_path, enable_thinking=bool(args.thinking),
-                                        max_new_tokens=args.max_new_tokens, timeout_s=args.timeout)
-    except BackendError as err:
+        return checkpoint_backend(args.model_path, profile=args.prompt, thinking=args.thinking,
+                                  output_parsing=args.output_parsing, patch_layout=args.patch_layout,
+                                  max_new_tokens=args.max_new_tokens, timeout_s=args.timeout,
+                                  render_args=_render_args(args), notes=notes)
+    except (CheckpointRecordError, BackendError) as err:
         raise CliError(f"--model-path {err}") from None
+    except ValueError as err:
+        raise CliError(str(err)) from None
+    finally:
+        for line in notes:
+            note(line)
 
 
 @contextmanager
@@ -231,8 +208,7 @@ def open_conversation(args: argparse.Namespace) -> Iterator[Any]:
     from ..agent.mcp_client import ToolClient, ToolTransportError
 
     check_agent_arguments(args)
-    prompt = prompt_profile(args)
-    backend = make_backend(args, prompt)
+    backend, prompt = model_backend(args)
     limits = LoopLimits(max_turns=args.max_turns, max_tool_calls=args.max_tool_calls, max_seconds=args.max_seconds)
     with tempfile.TemporaryDirectory(prefix="patchsmith-session-") as session:
         tools = ToolClient(args.mcp, audio_dir=Path(session) / "renders")

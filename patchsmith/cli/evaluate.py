@@ -1,11 +1,13 @@
 """``patchsmith eval --captions CSV [--patches CSV] --system SPEC --out DIR``: score a system on captions.
 
 SPEC is ``offline[:LIBRARY]``, ``openai:MODEL[@URL]``, ``zeroshot:MODEL[@URL]``, ``checkpoint:PATH`` or
-``wavs:DIR`` (``agent.systems``). DIR receives ``items.jsonl`` as items finish (a rerun with the same
-settings resumes from it), then, all together, ``results.csv`` (per caption), ``summary.csv`` and
-``summary.json`` (aggregates with bootstrap CIs), ``report.md`` (the published table with this run
-beside it), ``plots/`` and ``examples/`` (WAVs of a few items and their references). The options shared
-with ``bench`` and ``eval-refine`` are defined here.
+``wavs:DIR`` (``agent.systems``); ``--prompt trained|agent`` picks the prompt profile of ``openai:`` and
+``checkpoint:`` as ``design --prompt`` does (a checkpoint patchsmith trained gets its training prompt by
+default). DIR receives ``items.jsonl`` as items finish (a rerun with the same settings resumes from it),
+then, all together, ``results.csv`` (per caption), ``summary.csv`` and ``summary.json`` (aggregates with
+bootstrap CIs), ``report.md`` (the published table with this run beside it), ``plots/`` and ``examples/``
+(WAVs of a few items and their references). The options shared with ``bench`` and ``eval-refine`` are
+defined here.
 """
 
 from __future__ import annotations
@@ -31,13 +33,26 @@ def add_system_arguments(p: argparse.ArgumentParser, *, default: str | None = "o
                         "PATCHSMITH_API_KEY or OPENAI_API_KEY")
     g.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one model answer (default 120)")
     g.add_argument("--temperature", type=float, help="sampling temperature sent to the model (default: the server's)")
-    g.add_argument("--max-tokens", type=int, help="answer length limit sent to the model")
+    g.add_argument("--max-tokens", type=int, help="answer length limit sent to the model (checkpoint: tokens "
+                                                   "generated per model turn, default 2048)")
     g.add_argument("--strict-tools", action="store_true", help="send the tools in OpenAI strict mode")
     g.add_argument("--max-turns", type=int, default=8, help="model turns per caption with tools (default 8)")
     g.add_argument("--max-tool-calls", type=int, default=12, help="tool calls per caption (default 12)")
-    g.add_argument("--prompt", choices=("minimal", "schema"), default="minimal",
-                   help="zeroshot: the source research's minimal prompt or the one describing the patch (default "
-                        "minimal)")
+    g.add_argument("--prompt", choices=("minimal", "schema", "trained", "agent"), default=None,
+                   help="zeroshot: minimal (default) or schema, the source research's minimal prompt or the one "
+                        "describing the patch; openai/checkpoint (as design --prompt): trained, the prompt a "
+                        "patchsmith-trained model saw in training (no system prompt, only render_patch, the caption + "
+                        "` /think`|` /no_think`; a checkpoint's format and thinking from its patchsmith.json; for "
+                        "openai:, a checkpoint served with `patchsmith serve-model`), or agent, the agent's system "
+                        "prompt and every MCP tool (default: trained for a checkpoint patchsmith trained, else agent)")
+    g.add_argument("--thinking", action=argparse.BooleanOptionalAction, default=None,
+                   help="openai/checkpoint: under --prompt trained the ` /think` soft switch (default: as the "
+                        "checkpoint was trained, else off); for a checkpoint under --prompt agent the template's "
+                        "enable_thinking (default off)")
+    g.add_argument("--output-parsing", action="store_true",
+                   help="openai/checkpoint: the model answers with <think>...</think> and a ```json patch instead "
+                        "of tool calls (with --prompt trained: a model trained in the answer format; a checkpoint "
+                        "says so in its patchsmith.json)")
     g.add_argument("--patch-layout", choices=("canonical", "source-research"), default="canonical",
                    help="zeroshot: layout of the answer's JSON (default canonical, OP1 first, as the prompt says)")
     g.add_argument("--max-corrections", type=int, default=0,
@@ -130,23 +145,34 @@ def render_spec(args: argparse.Namespace) -> Any:
 
 def system_options(args: argparse.Namespace) -> Any:
     """The ``SystemOptions`` of the model options."""
-    from ..agent.systems import SystemOptions
+    from ..agent.systems import ZEROSHOT_PROMPTS, SystemOptions
 
+    zeroshot = args.prompt in ZEROSHOT_PROMPTS
     return SystemOptions(timeout_s=args.timeout, temperature=args.temperature, max_tokens=args.max_tokens,
                          strict_tools=args.strict_tools, max_turns=args.max_turns, max_tool_calls=args.max_tool_calls,
-                         zeroshot_prompt=args.prompt, patch_layout=args.patch_layout,
-                         max_corrections=args.max_corrections)
+                         zeroshot_prompt=args.prompt if zeroshot else "minimal", patch_layout=args.patch_layout,
+                         max_corrections=args.max_corrections, prompt=None if zeroshot else args.prompt,
+                         thinking=args.thinking, output_parsing=args.output_parsing)
 
 
 def build_system(spec: str, args: argparse.Namespace) -> Any:
     """The system a spec names, or ``CliError``."""
-    from ..agent.systems import make_system
+    from ..agent.systems import ZEROSHOT_PROMPTS, make_system, parse_spec
     from ..evals.systems import SystemUnavailable
 
     try:
-        return make_system(spec, system_options(args))
+        kind, _ = parse_spec(spec)
+        if args.prompt in ZEROSHOT_PROMPTS and kind != "zeroshot":
+            raise SystemUnavailable(f"--prompt {args.prompt} is the zero-shot prompt (zeroshot: systems); for {kind} "
+                                    "give --prompt trained or agent, or leave it out")
+        if args.output_parsing and kind not in ("openai", "checkpoint"):
+            raise SystemUnavailable(f"--output-parsing is for openai: and checkpoint: systems, not {kind}")
+        system = make_system(spec, system_options(args))
     except SystemUnavailable as err:
         raise CliError(str(err)) from None
+    for line in getattr(system, "notes", None) or []:
+        note(line)
+    return system
 
 
 def _options(items: list[str]) -> dict[str, dict[str, str]]:

@@ -1,6 +1,8 @@
 """``patchsmith serve-model CKPT``: serve a trained checkpoint with vLLM (hermes tool parser, qwen3 reasoning).
 
-``--dry-run`` checks the checkpoint and prints the command without running it (no GPU, no vLLM needed).
+``--dry-run`` checks the checkpoint and prints the command without running it (no GPU, no vLLM needed),
+then the ``design`` and ``bench`` options that reach the model as it was trained (``--prompt trained``,
+``--output-parsing`` for the answer format, ``--thinking``, from the checkpoint's ``patchsmith.json``).
 Otherwise the command runs in the foreground until interrupted; its exit status is returned.
 """
 
@@ -21,8 +23,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("serve-model", help="serve a trained checkpoint with vLLM's OpenAI-compatible server",
                        description="Start `vllm serve CKPT --enable-auto-tool-choice --tool-call-parser hermes "
                                    "--reasoning-parser qwen3` so that the agent (design/chat --model NAME --base-url "
-                                   "http://HOST:PORT/v1) can use the model. Needs a GPU and the `serve` extra; "
-                                   "--dry-run only checks the checkpoint and prints the command.")
+                                   "http://HOST:PORT/v1, with --prompt trained for a checkpoint patchsmith trained) "
+                                   "can use the model; where the trainer passed enable_thinking to the chat template "
+                                   "(GRPO), the server passes it too (--default-chat-template-kwargs). Needs a GPU "
+                                   "and the `serve` extra; --dry-run only checks the checkpoint and prints the "
+                                   "command and how to reach the model.")
     p.add_argument("checkpoint", metavar="CKPT", help="checkpoint folder (config.json, weights, tokenizer, chat "
                                                       "template), e.g. the output_dir of `patchsmith train grpo`")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
@@ -45,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
 
     from pydantic import ValidationError
 
-    from ..training.serve_model import (ServeOptions, client_hint, find_vllm, serve_problems, shown_command,
-                                        vllm_command)
+    from ..training.serve_model import (ServeOptions, bench_hint, client_hint, find_vllm, serve_problems,
+                                        shown_command, vllm_command)
 
     try:
         extra = shlex.split(args.vllm_args)
@@ -72,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(shown_command(cmd))
         print(f"# then: {client_hint(options)}")
+        print(f"# score: {bench_hint(options)}")
         if executable is None:
             print("# note: vllm is not installed here; on the GPU machine: pip install 'patchsmith[serve]'")
         return EXIT_OK

@@ -1,4 +1,5 @@
-"""The systems the runners compare: spec parsing, tool-calling models (real HTTP), zero-shot, offline, WAVs."""
+"""The systems the runners compare: spec parsing, tool-calling models (real HTTP), zero-shot, offline, WAVs,
+and local checkpoints and served ones in the prompt profile they were trained on."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from patchsmith.evals.runner import load_rows
 from patchsmith.evals.systems import RenderSpec, SystemUnavailable, WavFolderSystem
 from patchsmith.synth.render import render
 from patchsmith.synth.wav import write_wav
-from tests.agent.fake_openai_server import FakeOpenAIServer
+from tests.agent.fake_openai_server import FakeOpenAIServer, text_turn, tool_turn
+from tests.agent.tiny_checkpoint import shared_tiny_checkpoint, shared_tokenizer, tiny_checkpoint_copy
 from tests.evals.eval_fixtures import (chatty_model, correct_model, correcting_model, write_source_csvs,
                                        zeroshot_model)
 
@@ -190,3 +192,117 @@ def test_ground_truth_system_answers_with_the_captions_own_patch(tiny):
     assert system.refine(rows[0].patch, "brighter", FAST).patch == rows[0].patch
     with pytest.raises(SystemUnavailable, match="takes no argument"):
         make_system("truth:x")
+
+
+# --- the prompt profiles: checkpoints and served checkpoints get the prompt they were trained on ------------
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    """A copy of the tiny random Qwen3 checkpoint; each test writes the patchsmith.json it needs."""
+    pytest.importorskip("transformers")
+    return tiny_checkpoint_copy(tmp_path_factory.mktemp("ckpt") / "ckpt")
+
+
+def training_prompt(caption, think, fmt, **template):
+    """The trained prompt of a first request through the checkpoint's chat template (as in training)."""
+    from patchsmith.agent.trained_prompt import trained_messages, trained_tools
+
+    return shared_tokenizer().apply_chat_template(trained_messages(caption, think, fmt),
+                                                  tools=trained_tools(fmt) or None, tokenize=False,
+                                                  add_generation_prompt=True, **template)
+
+
+QUICK_MODEL = SystemOptions(max_tokens=4, max_turns=1)  # a random model: a few tokens, one turn
+
+
+@pytest.mark.parametrize("kind, fmt, think", [("sft", "tools", False), ("grpo", "answer", True)])
+def test_checkpoint_system_sends_the_trained_prompt(ckpt, kind, fmt, think):
+    """``checkpoint:`` reads the record as ``design --model-path`` does and sends exactly the training prompt."""
+    from patchsmith.agent.backends import OutputParsingBackend
+    from patchsmith.agent.trained_prompt import write_checkpoint_record
+
+    write_checkpoint_record(ckpt, kind, fmt, think)
+    system = make_system(f"checkpoint:{ckpt}", QUICK_MODEL)
+    try:
+        out = system.generate(load_rows_stub(), FAST)
+    finally:
+        system.close()
+    assert (system.prompt.fmt, system.prompt.think) == (fmt, think)
+    local = system.backend.base if fmt == "answer" else system.backend
+    assert isinstance(system.backend, OutputParsingBackend) == (fmt == "answer")
+    # GRPO passed enable_thinking to the template, SFT nothing: the checkpoint is asked the same way.
+    template = {"enable_thinking": think} if kind == "grpo" else {}
+    assert local.last_prompt == training_prompt("a warm pad", think, fmt, **template)
+    assert f"a warm pad {'/think' if think else '/no_think'}<|im_end|>" in local.last_prompt
+    assert "You are a sound designer" not in local.last_prompt
+    # A random model writes no usable patch: an invalid result with its reason, not a crash.
+    assert not out.valid and out.patch is None and out.error
+    described = system.describe()
+    assert described["kind"] == "checkpoint" and described["prompt"].startswith(f"trained ({fmt}, ")
+
+
+def test_checkpoint_system_agent_profile_and_untrained_checkpoints(ckpt):
+    from patchsmith.agent.trained_prompt import write_checkpoint_record
+
+    write_checkpoint_record(ckpt, "sft", "tools", False)
+    system = make_system(f"checkpoint:{ckpt}", SystemOptions(max_tokens=4, max_turns=1, prompt="agent"))
+    out = system.generate(load_rows_stub(), FAST)
+    system.close()
+    assert system.prompt is None and system.describe()["prompt"] == "agent" and not out.valid
+    assert system.backend.last_prompt.startswith("<|im_start|>system\nYou are a sound designer")
+    assert system.backend.last_prompt.count('{"type": "function"') == 8  # every MCP tool
+    # A checkpoint patchsmith did not train gets the agent prompt, and the system says why.
+    plain = make_system(f"checkpoint:{shared_tiny_checkpoint()}", QUICK_MODEL)
+    assert plain.prompt is None and "records no patchsmith training" in plain.notes[0]
+    with pytest.raises(SystemUnavailable, match="was trained to call render_patch"):
+        make_system(f"checkpoint:{ckpt}", SystemOptions(prompt="trained", output_parsing=True))
+
+
+def test_served_checkpoint_in_the_trained_profile_over_real_http(tiny):
+    """``openai:`` with ``prompt="trained"`` (a checkpoint behind serve-model): the training prompt, one call."""
+    from patchsmith.agent.output_parsing import compose_request
+    from patchsmith.agent.trained_prompt import trained_messages, trained_tools
+    from patchsmith.schema.compact import dumps_compact
+    from patchsmith.schema.validate import parse_patch
+
+    rows, _ = tiny
+    patch = rows[0].patch
+    with FakeOpenAIServer([tool_turn(("render_patch", {"patch": patch}))] * 2) as server:
+        system = make_system(f"openai:m@{server.url}", SystemOptions(prompt="trained"))
+        out = system.generate(rows[0], FAST)
+        edited = system.refine(patch, "brighter", FAST)
+        system.close()
+        first, second = server.requests
+    assert first["messages"] == trained_messages(rows[0].caption, False) and first["tools"] == trained_tools()
+    assert second["messages"] == [{"role": "user", "content": compose_request(
+        "brighter", dumps_compact(parse_patch(patch))) + " /no_think"}]
+    assert out.valid and out.tool_called and out.attempts == 1 and out.patch["ol"] == patch["ol"]
+    assert edited.valid and system.describe()["prompt"] == "trained (tools, /no_think)"
+
+
+def test_served_checkpoint_in_the_answer_format(tiny):
+    from patchsmith.agent.trained_prompt import patch_answer, trained_messages
+    from patchsmith.schema.validate import parse_patch
+
+    rows, _ = tiny
+    answer = patch_answer(parse_patch(rows[1].patch), "two carriers")["content"]
+    with FakeOpenAIServer([text_turn(answer)]) as server:
+        system = make_system(f"openai:m@{server.url}",
+                             SystemOptions(prompt="trained", output_parsing=True, thinking=True))
+        out = system.generate(rows[1], FAST)
+        system.close()
+        sent = server.requests[0]
+    assert "tools" not in sent and sent["messages"] == trained_messages(rows[1].caption, True, "answer")
+    assert out.valid and out.patch["coarse"] == rows[1].patch["coarse"]
+
+
+@pytest.mark.parametrize("spec, options, message", [
+    ("zeroshot:m@http://127.0.0.1:9/v1", SystemOptions(prompt="trained"), "zeroshot takes minimal or schema"),
+    ("offline", SystemOptions(prompt="agent"), "a prompt profile is for openai: and checkpoint:"),
+    ("openai:m@http://127.0.0.1:9/v1", SystemOptions(prompt="trained", strict_tools=True), "--strict-tools"),
+    ("openai:m@http://127.0.0.1:9/v1", SystemOptions(prompt="json"), "allowed one of trained, agent"),
+])
+def test_prompt_profile_misuse_is_refused(spec, options, message):
+    with pytest.raises(SystemUnavailable, match=message):
+        make_system(spec, options)

@@ -172,3 +172,41 @@ def test_bench_zero_shot_records_no_tool_use_but_valid_patches(cli, tiny, split_
     assert data["model"]["kind"] == "zeroshot" and data["split"]["limit"] == 1
     assert (data["aggregates"]["tool_call_rate"]["value"], data["aggregates"]["validity_rate"]["value"]) == (0.0, 1.0)
     assert data["items"][0]["toolrl_exact"] == 3.0 and ", 1 of 4" in data["leaderboard_row"]
+
+
+def test_bench_of_a_served_checkpoint_in_the_trained_prompt(cli, tiny, split_file, tmp_path):
+    """``bench --model M --base-url URL --prompt trained`` (as serve-model prints): the training prompt, recorded."""
+    from patchsmith.agent.trained_prompt import trained_messages, trained_tools
+    from tests.agent.fake_openai_server import tool_turn
+
+    captions, patches, truth = tiny
+    caption = next(iter(truth))
+    with FakeOpenAIServer([tool_turn(("render_patch", {"patch": truth[caption]}))]) as server:
+        r = cli("bench", "--captions", captions, "--patches", patches, "--split", split_file, "--base-url",
+                server.url, "--model", "served", "--prompt", "trained", "--limit", "1", "--out", tmp_path / "t",
+                *QUICK)
+        sent = server.requests
+    assert r.code == 0, r.err
+    assert len(sent) == 1 and sent[0]["messages"] == trained_messages(caption, False)
+    assert sent[0]["tools"] == trained_tools()
+    assert "prompt: trained profile (format tools, /no_think" in r.err
+    data = bench_json(tmp_path / "t")
+    assert data["model"]["settings"]["prompt"] == "trained (tools, /no_think)"
+    assert data["aggregates"]["validity_rate"]["value"] == 1.0
+
+
+def test_prompt_options_that_do_not_fit_the_system_are_refused(cli, tiny, tmp_path):
+    captions, _, _ = tiny
+    out = tmp_path / "never"
+    cases = [
+        (("--system", "openai:m@http://127.0.0.1:9/v1", "--prompt", "schema"), "is the zero-shot prompt"),
+        (("--system", "zeroshot:m@http://127.0.0.1:9/v1", "--prompt", "trained"), "zeroshot takes minimal or schema"),
+        (("--system", "offline", "--prompt", "agent"), "a prompt profile is for openai: and checkpoint:"),
+        (("--system", "zeroshot:m@http://127.0.0.1:9/v1", "--output-parsing"), "--output-parsing is for openai:"),
+        (("--system", "openai:m@http://127.0.0.1:9/v1", "--prompt", "trained", "--strict-tools"), "--strict-tools"),
+    ]
+    for args, message in cases:
+        r = cli("eval", "--captions", captions, "--out", out, *args)
+        r.assert_clean_failure()
+        assert message in r.err, (args, r.err)
+    assert not out.exists()

@@ -97,3 +97,60 @@ def test_bad_options(tmp_path, capsys, args, message):
 def test_without_vllm_running_is_a_clean_error(tmp_path, capsys):
     code, _, err = run_cli(capsys, "serve-model", fake_checkpoint(tmp_path / "c"))
     assert code == 2 and "vllm is not installed" in err and "patchsmith[serve]" in err
+
+
+def hints(out):
+    """The design and bench command lines a dry run suggests, as argv lists (without `patchsmith`)."""
+    design = next(line for line in out.splitlines() if line.startswith("# then: "))[len("# then: "):]
+    bench = next(line for line in out.splitlines() if line.startswith("# score: "))[len("# score: "):]
+    return shlex.split(design)[1:], shlex.split(bench)[1:]
+
+
+def test_untrained_checkpoint_gets_the_agent_prompt_and_no_template_default(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "serve-model", fake_checkpoint(tmp_path / "plain"), "--dry-run")
+    assert code == 0, err
+    design, bench = hints(out)
+    assert "--prompt" not in design and "--prompt" not in bench
+    assert "--default-chat-template-kwargs" not in shlex.split(out.splitlines()[0])
+
+
+@pytest.mark.parametrize("kind, fmt, think", [("grpo", "tools", False), ("grpo", "answer", True),
+                                              ("sft", "answer", True), ("sft", "tools", False)])
+def test_trained_checkpoint_is_served_and_reached_as_it_was_trained(tmp_path, capsys, kind, fmt, think):
+    """The server applies the template as the trainer did; the suggested design/bench send the training prompt."""
+    from patchsmith.agent.trained_prompt import choose_prompt, read_checkpoint_prompt, write_checkpoint_record
+    from patchsmith.cli import build_parser
+
+    ckpt = fake_checkpoint(tmp_path / "ckpt")
+    write_checkpoint_record(ckpt, kind, fmt, think)
+    code, out, err = run_cli(capsys, "serve-model", ckpt, "--dry-run")
+    assert code == 0, err
+    argv = shlex.split(out.splitlines()[0])
+    recorded = read_checkpoint_prompt(ckpt)
+    if kind == "grpo":  # GRPOTrainer passed enable_thinking to the template: so does the server, by default
+        assert json.loads(argv[argv.index("--default-chat-template-kwargs") + 1]) == {"enable_thinking": think}
+    else:  # SFTTrainer passed nothing: neither does the server
+        assert "--default-chat-template-kwargs" not in argv
+    design, bench = hints(out)
+    assert design[:2] == ["design", "TEXT"] and design[design.index("--prompt") + 1] == "trained"
+    assert ("--output-parsing" in design) == (fmt == "answer") and ("--thinking" in design) == think
+    for line in (design, bench):
+        args = build_parser().parse_args(line)  # what is printed parses
+        prompt = choose_prompt(args.prompt, output_parsing=args.output_parsing, thinking=args.thinking)
+        assert (prompt.fmt, prompt.think) == (recorded.fmt, recorded.think)
+        assert args.model == "ckpt" and args.base_url == "http://127.0.0.1:8000/v1"
+
+
+def test_own_template_kwargs_are_not_doubled_and_a_bad_record_is_refused(tmp_path, capsys):
+    from patchsmith.agent.trained_prompt import CHECKPOINT_FILE, write_checkpoint_record
+
+    ckpt = fake_checkpoint(tmp_path / "ckpt")
+    write_checkpoint_record(ckpt, "grpo", "tools", False)
+    mine = "--default-chat-template-kwargs '{\"enable_thinking\": true}'"
+    code, out, err = run_cli(capsys, "serve-model", ckpt, "--dry-run", f"--vllm-args={mine}")
+    assert code == 0, err
+    argv = shlex.split(out.splitlines()[0])
+    assert argv.count("--default-chat-template-kwargs") == 1 and argv[-1] == '{"enable_thinking": true}'
+    (ckpt / CHECKPOINT_FILE).write_text('{"prompt": {"fmt": "json"}}')
+    code, out, err = run_cli(capsys, "serve-model", ckpt, "--dry-run")
+    assert code == 2 and "not a patchsmith checkpoint record" in err and out == ""

@@ -103,6 +103,29 @@ def test_as_mono_and_resample():
         B.as_mono(np.array([0.0, np.nan]))
     y = B.resample(_tone(440, sr=48000), 48000, 32000)
     assert y.size == int(0.5 * 32000)
+    assert np.isnan(B.as_mono(np.array([0.0, np.nan]), finite=False)[1])  # EvalItem flags such clips itself
+
+
+def test_clip_memo_computes_each_clip_once_and_hands_out_copies():
+    memo, calls = B.ClipMemo(2), []
+
+    def compute(x):
+        calls.append(x.copy())
+        return x * 2.0
+
+    a, b, c = _tone(440), _tone(330), _tone(220)
+    first = memo.get(a, SR, compute)
+    first[:] = 0.0  # a caller changing its result does not change the memo's
+    assert np.allclose(memo.get(a.copy(), SR, compute), 2 * a) and len(calls) == 1
+    memo.get(a, SR, compute, settings=("other",))  # other settings, other entry
+    memo.get(a, 16000, compute)  # another rate too
+    assert len(calls) == 3
+    memo.get(b, SR, compute)
+    memo.get(c, SR, compute)
+    memo.get(a, SR, compute)  # bounded: the oldest entries were dropped
+    assert len(calls) == 6 and calls[0].dtype == np.float64
+    with pytest.raises(ValueError, match="size"):
+        B.ClipMemo(0)
 
 
 # ------------------------------------------------------------------ real backends: clear messages when absent
@@ -304,8 +327,12 @@ def test_passt_backend_finds_any_checkpoint_file_and_pads_to_10_s(tmp_path, monk
     assert p.info.config["embedding"] == "all-1295" and p.info.config["padding"] == "10s"
     e = p.embed(_tone(440, seconds=0.5), SR)
     assert e.shape == (1, 1295) and fake.calls["shapes"][-1] == (1, 320000)  # 10 s at 32 kHz
+    passes = len(fake.calls["shapes"])
     lg = p.logits(_tone(440, seconds=0.5), SR)
     assert lg.shape == (527,) and np.allclose(lg, e[0, :527])
+    assert len(fake.calls["shapes"]) == passes  # KL's logits reuse the embedding's forward pass of that clip
+    p.logits(_tone(330, seconds=0.5), SR)
+    assert len(fake.calls["shapes"]) == passes + 1  # another clip is another pass
     short = create_backend("passt", weights_path=weights, mode="embed_only", pad="none")
     assert short.embed(_tone(440, seconds=0.5), SR).shape == (1, 768)
     assert fake.calls["shapes"][-1] == (1, 16000)
