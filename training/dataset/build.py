@@ -17,8 +17,9 @@ from typing import Any, Callable, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .render_jobs import RenderOptions, ShardSummary, render_shard
-from .stages import (StageError, StageReport, build_json_path, iter_pending_shards, manifest_path, read_build_options,
-                     shard_count, stage_dir, write_json_atomic, write_part)
+from .stages import (StageError, StageReport, build_json_path, iter_pending_shards, manifest_path, manifest_rows,
+                     part_path, read_build_options, remove_stale_temp_files, report_path, shard_count, stage_dir,
+                     write_json_atomic, write_part)
 
 __all__ = ["BuildConfig", "BuildError", "build_manifest", "run_render_stage", "build", "FORMAT_VERSION"]
 
@@ -116,35 +117,26 @@ def build_manifest(out_dir: Path, config: BuildConfig, *, log: Callable[[str], N
     return data
 
 
-def _progress_bar(total: int, desc: str, enabled: bool, initial: int = 0) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, desc=desc, unit="voice", file=sys.stderr, dynamic_ncols=True,
-                smoothing=0.1, disable=not enabled)
-
-
 def run_render_stage(out_dir: Path, config: BuildConfig, *, workers: int | None = None, ray: str | None = None,
                      progress: bool = True) -> StageReport:
     """Render every shard that has no part yet, on local processes or Ray."""
+    from tqdm import tqdm
+
     from .executors import run_jobs
-    from .stages import part_path
 
     total = shard_count(out_dir)
     pending = list(iter_pending_shards(out_dir, "renders"))
     report = StageReport(stage="renders", shards_total=total, shards_done_before=total - len(pending))
     size = config.shard_size
-    import pyarrow.parquet as pq
-
-    n_voices = pq.ParquetFile(manifest_path(out_dir)).metadata.num_rows
+    n_voices = manifest_rows(out_dir)
     pending_voices = sum(min(size, n_voices - k * size) for k in pending)
-    bar = _progress_bar(n_voices, "renders", progress, initial=n_voices - pending_voices)
+    bar = tqdm(total=n_voices, initial=n_voices - pending_voices, desc="renders", unit="voice", file=sys.stderr,
+               dynamic_ncols=True, smoothing=0.1, disable=not progress)
 
     def done(summary: ShardSummary) -> None:
         report.shards_written += 1 if part_path(out_dir, "renders", summary.shard).is_file() else 0
         report.rows += summary.rows
-        for example in summary.error_examples:
-            report.add_error(example)
-        report.errors += max(0, summary.errors - len(summary.error_examples))
+        report.add_errors(summary)
         bar.update(summary.voices)
 
     opts = config.render.model_dump(mode="json")
@@ -172,13 +164,13 @@ def build(inputs: list[str], out_dir: Path, *, render: RenderOptions | None = No
     if out_dir.is_dir() and any(p.name != "stage" for p in out_dir.iterdir()) and not build_json_path(out_dir).exists():
         raise BuildError(f"-o {out_dir}: the folder is not empty and holds no build to resume; "
                          "choose a new or empty folder")
+    # Made before any work (no request is sent), so that a missing API key is refused before the renders.
+    models = _stage_models(out_dir, captions, caption_base_url, cot_model, cot_base_url, api_key)
     stage_dir(out_dir).mkdir(parents=True, exist_ok=True)
     resumed = check_or_write_config(out_dir, config)
     if resumed:
-        from .stages import remove_stale_temp_files
-
         stale = remove_stale_temp_files(out_dir)
-        log(f"resuming the build in {out_dir}" + (f" ({stale} unfinished part file(s) of the killed run removed)"
+        log(f"resuming the build in {out_dir}" + (f" ({stale} unfinished file(s) of the killed run removed)"
                                                    if stale else ""))
     t0 = time.perf_counter()
     sources = build_manifest(out_dir, config, log=log, progress=progress)
@@ -186,18 +178,21 @@ def build(inputs: list[str], out_dir: Path, *, render: RenderOptions | None = No
     t_render = time.perf_counter()
     stages["renders"] = run_render_stage(out_dir, config, workers=workers, ray=ray, progress=progress).model_dump()
     render_s = time.perf_counter() - t_render
-    workers_n = workers
-    if captions and captions != "none":
-        stages["captions"] = _run_optional("captions", lambda: _captions(out_dir, captions, caption_base_url, api_key,
-                                                                         workers_n, progress), log)
-    if cot_model:
-        stages["cot"] = _run_optional("cot", lambda: _cot(out_dir, cot_model, cot_base_url, api_key, workers_n,
-                                                          progress), log)
+    threads = max(1, workers or 4)  # the model stages' requests in flight
+    if "captions" in models:
+        from .captions import run_caption_stage
+
+        stages["captions"] = run_caption_stage(out_dir, models["captions"], workers=threads,
+                                               progress=progress).model_dump()
+    if "cot" in models:
+        from .cot import run_cot_stage
+
+        stages["cot"] = run_cot_stage(out_dir, models["cot"], workers=threads, progress=progress).model_dump()
     merged = merge(out_dir, require_cot=require_cot, progress=progress)
     report = {"sources": _summary(sources), "stages": stages, "merge": merged, "config": config.model_dump(mode="json"),
               "resumed": resumed, "seconds": {"total": round(time.perf_counter() - t0, 2),
                                               "renders": round(render_s, 2)}}
-    write_json_atomic(stage_dir(out_dir) / "report.json", report)
+    write_json_atomic(report_path(out_dir), report)
     write_card(out_dir, report)
     return report
 
@@ -212,36 +207,27 @@ def _summary(sources: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _run_optional(stage: str, fn: Callable[[], StageReport], log: Callable[[str], None]) -> dict[str, Any]:
+def _stage_models(out_dir: Path, captions: str | None, caption_base_url: str | None, cot_model: str | None,
+                  cot_base_url: str | None, api_key: str | None) -> dict[str, Any]:
+    """The captioner and the CoT teacher the build asks for, by stage; ``BuildError`` when one cannot be made."""
+    from .captions import make_captioner
+    from .cot import make_teacher
+
+    models: dict[str, Any] = {}
     try:
-        rep = fn()
-    except ImportError as err:
-        log(f"{stage} stage skipped: {err}")
-        return StageReport(stage=stage, errors=1, error_examples=[f"stage not available: {err}"]).model_dump()
-    return rep.model_dump() if isinstance(rep, BaseModel) else dict(rep)
-
-
-def _captions(out_dir: Path, captions: str, base_url: str | None, api_key: str | None, workers: int | None,
-              progress: bool) -> StageReport:
-    from .captions import make_captioner, run_caption_stage
-
-    model = None if captions == "offline" else captions
-    captioner = make_captioner(model, base_url, api_key=api_key, cache_dir=stage_dir(out_dir) / "cache" / "captions")
-    return run_caption_stage(out_dir, captioner, workers=max(1, workers or 4), progress=progress)
-
-
-def _cot(out_dir: Path, model: str, base_url: str | None, api_key: str | None, workers: int | None,
-         progress: bool) -> StageReport:
-    from .cot import make_teacher, run_cot_stage
-
-    teacher = make_teacher(model, base_url, api_key=api_key, cache_dir=stage_dir(out_dir) / "cache" / "cot")
-    return run_cot_stage(out_dir, teacher, workers=max(1, workers or 4), progress=progress)
+        if captions and captions != "none":
+            models["captions"] = make_captioner(None if captions == "offline" else captions, caption_base_url,
+                                                api_key=api_key, cache_dir=stage_dir(out_dir) / "cache" / "captions")
+        if cot_model:
+            models["cot"] = make_teacher(cot_model, cot_base_url, api_key=api_key,
+                                         cache_dir=stage_dir(out_dir) / "cache" / "cot")
+    except ValueError as err:  # a missing API key, an empty model name
+        raise BuildError(str(err)) from None
+    return models
 
 
 def read_report(out_dir: Path) -> dict[str, Any]:
     """The report of the last build run in ``out_dir``."""
-    from .stages import report_path
-
     path = report_path(out_dir)
     if not path.is_file():
         raise StageError(f"{path} does not exist: no finished build in {out_dir}")

@@ -43,8 +43,8 @@ from .row_runner import check_workers, chosen_renders, finish_shard, plan_shards
 from .stages import StageReport, part_path
 
 __all__ = ["AudioModelCaptioner", "CaptionRequest", "CaptionResult", "Captioner", "OFFLINE_SOURCE",
-           "OfflineCaptioner", "caption_from_descriptors", "check_audio_format", "clean_caption", "encode_audio",
-           "make_captioner", "run_caption_stage"]
+           "OfflineCaptioner", "audio_file", "caption_from_descriptors", "check_audio_format", "clean_caption",
+           "encode_audio", "make_captioner", "run_caption_stage"]
 
 OFFLINE_SOURCE = "offline-descriptors"
 SILENT_NOTE = "silent render: not captioned"
@@ -101,18 +101,23 @@ def check_audio_format(fmt: Any) -> AudioFormat:
     return fmt
 
 
+def audio_file(data: Any, sample_rate: int, fmt: AudioFormat = "wav") -> bytes:
+    """Samples as a 16-bit ``fmt`` file for a model, scaled down to full scale when they exceed it."""
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    # Renders may exceed full scale (several carriers); a model hears the shape, so normalise the peak.
+    peak = float(abs(data).max()) if data.size else 0.0
+    sf.write(buf, data / peak if peak > 1.0 else data, sample_rate, format=fmt.upper(), subtype="PCM_16")
+    return buf.getvalue()
+
+
 def encode_audio(audio: bytes, fmt: AudioFormat = "wav") -> str:
     """The render as base64 of a ``fmt`` file (WAV: 16-bit PCM at the render's sample rate)."""
     import soundfile as sf
 
     data, sr = sf.read(io.BytesIO(audio), dtype="float32", always_2d=False)
-    buf = io.BytesIO()
-    # Renders may exceed full scale (several carriers); a model hears the shape, so normalise the peak.
-    peak = float(abs(data).max()) if data.size else 0.0
-    if peak > 1.0:
-        data = data / peak
-    sf.write(buf, data, sr, format=fmt.upper(), subtype="PCM_16")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return base64.b64encode(audio_file(data, sr, fmt)).decode("ascii")
 
 
 _PREFIX = re.compile(r"^\s*(?:\*\*)?(?:caption|description)(?:\*\*)?\s*[:\-]\s*", re.IGNORECASE)
@@ -260,16 +265,6 @@ def render_key(request: CaptionRequest) -> RenderKey:
             float(request.hold_s) if request.hold_s is not None else REFERENCE_RENDER["hold_s"],
             float(request.release_s) if request.release_s is not None else REFERENCE_RENDER["release_s"],
             int(request.sample_rate) if request.sample_rate is not None else REFERENCE_RATE)
-
-
-def _describe(patch: Any, key: RenderKey) -> dict[str, Any]:
-    from ...evals.descriptors import describe_audio
-    from ...synth.render import render
-
-    note, velocity, hold, release, sr = key
-    audio = render(patch, note=note, velocity=velocity, hold_s=hold, release_s=release, sample_rate=sr)
-    sounding = min(127, max(0, note + patch.transpose))
-    return describe_audio(audio, sr, note=sounding, note_off_s=hold).model_dump()
 
 
 # Library entries' features per render setting, shared by every OfflineCaptioner in the process.
@@ -479,7 +474,9 @@ class OfflineCaptioner:
         key = render_key(request)
         d = request.descriptors
         if d is None:
-            d = _describe(patch, key)
+            from ...evals.descriptors import render_and_describe
+
+            d = render_and_describe(patch, *key)[1].model_dump()
         if d.get("silent"):
             out.caption_error = SILENT_NOTE
             return out
@@ -584,7 +581,9 @@ def _request(row: dict[str, Any], render: dict[str, Any], timing: tuple[float, f
     duration, rate = render.get("duration_s"), render.get("sample_rate")
     if timing is None and isinstance(duration, (int, float)) and duration > 0:
         # build.json does not say: the dataset builder holds the key for 64% of the clip (the source research's).
-        timing = (round(0.64 * duration, 6), round(0.36 * duration, 6))
+        from .render_jobs import HOLD_SHARE
+
+        timing = (round(HOLD_SHARE * duration, 6), round((1.0 - HOLD_SHARE) * duration, 6))
     return CaptionRequest(id=str(row["id"]), name=row.get("name"), patch=row["patch"],
                           note=int(render.get("note") or 60), velocity=int(render.get("velocity") or 100),
                           played_note=int(played) if played is not None else None,

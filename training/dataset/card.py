@@ -5,9 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .stages import _atomic_write
+from .render_jobs import HOLD_SHARE, PEAK_DBFS, USEFUL_HZ
+from .stages import write_atomic
 
 __all__ = ["card_text", "combined_card_text", "write_card"]
+
+# The Hub's dataset-viewer config: one train split over the merged files.
+_FRONT_MATTER = ["---", "configs:", "- config_name: default", "  data_files:", "  - split: train",
+                 "    path: data/train-*.parquet", "---", ""]
+_LOAD = ["```python", "from datasets import load_dataset",
+         'ds = load_dataset("parquet", data_files="data/*.parquet", split="train")']
+_NO_RIGHTS = ("The DX7 voices{what} come from third-party banks; their copyright belongs to their authors, and this "
+              "card grants no rights in them. Check each source's terms before redistributing.")
 
 
 def _row(label: str, value: Any) -> str:
@@ -24,14 +33,7 @@ def card_text(report: dict[str, Any]) -> str:
     render = cfg.get("render", {})
     stages = report.get("stages", {})
     lines = [
-        "---",
-        "configs:",
-        "- config_name: default",
-        "  data_files:",
-        "  - split: train",
-        "    path: data/train-*.parquet",
-        "---",
-        "",
+        *_FRONT_MATTER,
         "# DX7 voices: patches, renders, descriptors and captions",
         "",
         "Built by `patchsmith dataset build`. One row per render (voice x note x velocity) of a unique DX7 voice: "
@@ -90,11 +92,13 @@ def card_text(report: dict[str, Any]) -> str:
         "",
         "## Render settings",
         "",
-        f"- {render.get('seconds')} s per clip at {render.get('sample_rate')} Hz, key held {round(float(render.get('seconds', 10)) * 0.64, 3)} s, "
+        f"- {render.get('seconds')} s per clip at {render.get('sample_rate')} Hz, key held "
+        f"{round(float(render.get('seconds', 10)) * HOLD_SHARE, 3)} s, "
         f"notes {render.get('notes')}, velocities {render.get('velocities')}, transpose `{render.get('transpose')}`"
-        " (auto: a voice whose measured fundamental is outside 55-1760 Hz is played whole octaves up or down; "
-        "`played_note` and `note_shift` record it).",
-        "- Audio is 16-bit mono FLAC normalised to a -1 dBFS peak; `gain_db` is the gain applied, so the engine's level is "
+        f" (auto: a voice whose measured fundamental is outside {USEFUL_HZ[0]:g}-{USEFUL_HZ[1]:g} Hz is played whole "
+        "octaves up or down; `played_note` and `note_shift` record it).",
+        f"- Audio is 16-bit mono FLAC normalised to a {PEAK_DBFS:g} dBFS peak; `gain_db` is the gain applied, so the "
+        "engine's level is "
         "`peak_dbfs` in `descriptors` (JSON of `patchsmith.evals.descriptors.describe_audio`)."
         + (f" Operator evidence clips: {', '.join(render.get('evidence', []))} ({render.get('evidence_seconds')} s "
            "segments, FULL first; segment maps in `evidence_*_map`)." if render.get("evidence") else ""),
@@ -102,16 +106,12 @@ def card_text(report: dict[str, Any]) -> str:
         "",
         "## Licence",
         "",
-        "The DX7 voices (the patch data) come from third-party banks; their copyright belongs to their authors, and this "
-        "card grants no rights in them. Check each source's terms before redistributing. Renders, descriptors and "
-        "generated captions are derived from those patches. Captions that came with a source-research CSV keep "
-        "`caption_source = source-research`.",
+        _NO_RIGHTS.format(what=" (the patch data)") + " Renders, descriptors and generated captions are derived "
+        "from those patches. Captions that came with a source-research CSV keep `caption_source = source-research`.",
         "",
         "## Loading",
         "",
-        "```python",
-        "from datasets import load_dataset",
-        'ds = load_dataset("parquet", data_files="data/*.parquet", split="train")',
+        *_LOAD,
         "# audio: {'bytes': FLAC, 'path': name}; decode with soundfile:",
         "import io, soundfile as sf",
         'audio, sr = sf.read(io.BytesIO(ds[0]["audio"]["bytes"]))',
@@ -133,8 +133,7 @@ def card_text(report: dict[str, Any]) -> str:
 
 def combined_card_text(result: dict[str, Any]) -> str:
     """The card of a dataset combined from several builds (``dataset merge A B --into C``)."""
-    lines = ["---", "configs:", "- config_name: default", "  data_files:", "  - split: train",
-             "    path: data/train-*.parquet", "---", "", "# DX7 voices: combined from several builds", "",
+    lines = [*_FRONT_MATTER, "# DX7 voices: combined from several builds", "",
              "Combined by `patchsmith dataset merge ... --into`. Each build's card (its `README.md`) gives its counts, "
              "provenance and render settings; a render id (voice x note x velocity) already taken from an earlier "
              "build was left out.", "", "| build | rows taken |", "|---|---|"]
@@ -142,15 +141,11 @@ def combined_card_text(result: dict[str, Any]) -> str:
     lines += ["", f"Rows: {result.get('rows', 0)} of {result.get('rows_in', 0)} "
                   f"({result.get('duplicates', 0)} duplicates, {result.get('without_cot', 0)} without CoT left out"
                   f"{' under --require-cot' if result.get('require_cot') else ''}).", "",
-              "## Licence", "",
-              "The DX7 voices come from third-party banks; their copyright belongs to their authors, and this card "
-              "grants no rights in them. Check each source's terms before redistributing.", "",
-              "## Loading", "", "```python", "from datasets import load_dataset",
-              'ds = load_dataset("parquet", data_files="data/*.parquet", split="train")', "```", ""]
+              "## Licence", "", _NO_RIGHTS.format(what=""), "", "## Loading", "", *_LOAD, "```", ""]
     return "\n".join(lines)
 
 
 def write_card(out_dir: Path | str, report: dict[str, Any]) -> Path:
     """Write ``OUT/README.md`` atomically."""
     text = combined_card_text(report) if "rows_per_build" in report else card_text(report)
-    return _atomic_write(Path(out_dir) / "README.md", lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return write_atomic(Path(out_dir) / "README.md", lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -170,17 +170,11 @@ def _clip_report_text(data: dict[str, Any], audio: bytes) -> str:
     import soundfile as sf
 
     from ...evals.evidence import evidence_report
-    from ...synth.evidence import EvidenceClip, Segment
+    from ...synth.evidence import EvidenceClip
 
     x, sr = sf.read(io.BytesIO(audio), dtype="float32", always_2d=False)
-    segments = [Segment.model_validate(s) for s in data["segments"]]
-    n = int(round(float(data["segment_s"]) * sr))
-    variants = {s.label: x[int(round(s.start_s * sr)):int(round(s.start_s * sr)) + n]
-                for s in segments if not s.skipped and s.start_s is not None}
-    clip = EvidenceClip(mode=data["mode"], sample_rate=int(sr), segment_s=float(data["segment_s"]),
-                        note=int(data["note"]), sounding_note=int(data.get("sounding_note", data["note"])),
-                        velocity=int(data["velocity"]), hold_s=float(data["hold_s"]), segments=segments, audio=x,
-                        variants=variants)
+    clip = EvidenceClip.model_validate({"sounding_note": data.get("note"), **data, "sample_rate": sr, "audio": x})
+    clip.variants = {s.label: clip.segment_audio(s.label) for s in clip.segments if not s.skipped}
     return evidence_report(clip).text()
 
 
@@ -271,18 +265,11 @@ class CotTeacher:
         stored = stored_evidence(request)
         if stored or not self.compute_evidence:
             return stored, None
-        import io
-
-        import soundfile as sf
-
         from ...evals.evidence import render_evidence_report
+        from .captions import audio_file
 
         report, audio = render_evidence_report(json.loads(request.patch), mode="off")
-        buf = io.BytesIO()
-        if self.send_audio:
-            peak = float(abs(audio).max()) if audio.size else 0.0
-            sf.write(buf, audio / peak if peak > 1.0 else audio, report.sample_rate, format="WAV", subtype="PCM_16")
-        return report.text(), (buf.getvalue() or None)
+        return report.text(), (audio_file(audio, report.sample_rate) if self.send_audio else None)
 
     def messages(self, request: CotRequest) -> list[dict[str, Any]]:
         """The chat messages for one voice."""

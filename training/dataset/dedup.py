@@ -26,9 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["IDENTITIES", "voice_id", "ManifestRow", "DedupReport", "dedup", "manifest_table", "MANIFEST_COLUMNS"]
 
-MANIFEST_COLUMNS = ("id", "name", "patch", "source_file", "source_index", "n_occurrences", "caption", "caption_source")
-
-
 IDENTITIES = ("core", "full")
 
 
@@ -56,6 +53,9 @@ class ManifestRow(BaseModel):
     n_occurrences: int = 1
     caption: str | None = None
     caption_source: str | None = None
+
+
+MANIFEST_COLUMNS = tuple(ManifestRow.model_fields)  # the contract's manifest columns, in order
 
 
 class DedupReport(BaseModel):

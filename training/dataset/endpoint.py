@@ -110,17 +110,17 @@ class ChatEndpoint:
     def ask(self, messages: list[dict[str, Any]]) -> ChatAnswer:
         """The endpoint's answer to ``messages`` (from the cache when stored); ``EndpointError`` when none."""
         request = self._request(messages)
-        key = request_key(self.namespace, request) if self.cache is not None else None
-        if self.cache is not None and key is not None:
-            stored = self.cache.get(key)
-            if stored is not None:
-                try:
-                    return ChatAnswer.model_validate(stored | {"cached": True, "attempts": 0})
-                except ValueError:
-                    pass  # a damaged entry is a miss; it is overwritten below
+        if self.cache is None:
+            return self._ask(request)
+        key = request_key(self.namespace, request)
+        stored = self.cache.get(key)
+        if stored is not None:
+            try:
+                return ChatAnswer.model_validate(stored | {"cached": True, "attempts": 0})
+            except ValueError:
+                pass  # a damaged entry is a miss; it is overwritten below
         answer = self._ask(request)
-        if self.cache is not None and key is not None:
-            self.cache.put(key, answer.model_dump(exclude={"cached", "attempts"}))
+        self.cache.put(key, answer.model_dump(exclude={"cached", "attempts"}))
         return answer
 
     def ask_prepared(self, prepare: Callable[[], list[dict[str, Any]]],
@@ -142,6 +142,8 @@ class ChatEndpoint:
     def _ask(self, request: dict[str, Any]) -> ChatAnswer:
         import openai
 
+        from ...agent.backends import status_message
+
         for attempt in range(self.max_retries + 1):
             retry_after: float | None = None
             status: int | None = None
@@ -154,7 +156,7 @@ class ChatEndpoint:
             except openai.APIStatusError as err:
                 status = err.status_code
                 retryable = status in RETRY_STATUSES or status >= 500
-                message = f"HTTP {status}: {_status_message(err)}"
+                message = f"HTTP {status}: {status_message(err)}"
                 retry_after = _retry_after(err)
             except (openai.OpenAIError, ValueError) as err:
                 # A 200 whose body is no completion (JSON the client cannot read, a proxy's HTML page):
@@ -176,34 +178,22 @@ class ChatEndpoint:
         return delay
 
     def _answer(self, response: Any, attempts: int) -> ChatAnswer:
+        from ...agent.backends import message_reasoning
+
         choices = getattr(response, "choices", None)
         if not choices or getattr(choices[0], "message", None) is None:
             raise EndpointError(f"{self.model} at {self.where}: the answer has no choices: {str(response)[:200]}",
                                 attempts=attempts)
         choice = choices[0]
         msg = choice.message
-        extra = getattr(msg, "model_extra", None) or {}
-        # vLLM's reasoning parsers return "reasoning" (newer) or "reasoning_content" (older).
-        reasoning = getattr(msg, "reasoning", None) or extra.get("reasoning") or extra.get("reasoning_content")
         content = msg.content if isinstance(msg.content, str) else ""
-        return ChatAnswer(content=content, reasoning=reasoning if isinstance(reasoning, str) else None,
-                          finish_reason=choice.finish_reason, attempts=attempts)
+        return ChatAnswer(content=content, reasoning=message_reasoning(msg), finish_reason=choice.finish_reason,
+                          attempts=attempts)
 
 
 def _cause(err: Any) -> str:
     cause = getattr(err, "__cause__", None)
     return (str(cause) or type(cause).__name__)[:200] if cause is not None else str(err)[:200]
-
-
-def _status_message(err: Any) -> str:
-    body = getattr(err, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])[:300]
-        if isinstance(inner, str):
-            return inner[:300]
-    return str(getattr(err, "message", err))[:300]
 
 
 def _retry_after(err: Any) -> float | None:

@@ -7,8 +7,8 @@ deterministic, so every answer that came back (HTTP 200, whatever its text) is k
 messages, sampling settings and a namespace such as ``"caption"``). A rerun with the cache reads the
 answer back and makes no request.
 
-Files are written atomically (temp file in the same folder, then ``os.replace``), so several threads
-or processes may share one cache folder: a reader sees a whole answer or none, and two writers of the
+Files are written atomically (``stages.write_atomic``: temp file in the same folder, then a rename),
+so several threads or processes may share one cache folder: a reader sees a whole answer or none, and two writers of the
 same key write the same kind of value (the last one wins). A file that cannot be read is a miss.
 """
 
@@ -17,9 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from .stages import write_atomic
 
 __all__ = ["EndpointCache", "request_key"]
 
@@ -58,19 +59,8 @@ class EndpointCache:
 
     def put(self, key: str, value: dict[str, Any]) -> None:
         """Store ``value`` (a JSON-ready dict) for ``key`` atomically."""
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path(key), lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
     def __len__(self) -> int:
         """How many answers are stored."""

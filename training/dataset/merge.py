@@ -18,7 +18,7 @@ from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
 
-from .stages import StageError, fsync_dir, part_path, read_part, shard_count, shard_rows, write_part
+from .stages import StageError, fsync_dir, part_path, read_manifest, read_part, shard_count, shard_size, write_part
 
 __all__ = ["merge", "combine", "DATA_DIR", "MERGED_MANIFEST_COLUMNS"]
 
@@ -34,8 +34,9 @@ def _lookup(out_dir: Path, stage: str, k: int, columns: list[str]) -> dict[str, 
     return {r["id"]: r for r in table.select(["id"] + keep).to_pylist()}
 
 
-def _merge_shard(out_dir: Path, k: int, require_cot: bool, seen: set[str], counts: Counter,
+def _merge_shard(out_dir: Path, k: int, manifest: Any, require_cot: bool, seen: set[str], counts: Counter,
                  silent_ids: set[str]) -> Any:
+    """Shard ``k`` merged (``manifest``: its manifest rows), filtered, with its counts added to ``counts``."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -43,7 +44,6 @@ def _merge_shard(out_dir: Path, k: int, require_cot: bool, seen: set[str], count
     if renders is None:
         counts["shards_missing_renders"] += 1
         return None
-    manifest = shard_rows(out_dir, k)
     index = {v: i for i, v in enumerate(manifest.column("id").to_pylist())}
     ids = renders.column("id").to_pylist()
     unknown = [i for i in ids if i not in index]
@@ -150,12 +150,14 @@ def merge(out_dir: Path | str, *, require_cot: bool = False, progress: bool = Tr
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
-    n = shard_count(out_dir)
+    n, size = shard_count(out_dir), shard_size(out_dir)
+    manifest = read_manifest(out_dir)  # once: every shard takes its slice
     counts: Counter = Counter()
     seen: set[str] = set()
     silent_ids: set[str] = set()
     shards = tqdm(range(n), desc="merge", unit="shard", file=sys.stderr, disable=not progress, leave=False)
-    total = _write_data(out_dir, (_merge_shard(out_dir, k, require_cot, seen, counts, silent_ids) for k in shards))
+    total = _write_data(out_dir, (_merge_shard(out_dir, k, manifest.slice(k * size, size), require_cot, seen, counts,
+                                               silent_ids) for k in shards))
     result = {k: v for k, v in sorted(counts.items()) if not k.startswith("caption_source:")}
     result["files"] = total
     result["silent_voices"] = len(silent_ids)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["CAPTION_INSTRUCTION", "TEACHER_SYSTEM", "caption_messages_text", "teacher_user_text"]
+__all__ = ["CAPTION_INSTRUCTION", "TEACHER_SYSTEM", "teacher_user_text"]
 
 CAPTION_INSTRUCTION = (
     "You are captioning the sounds of a dataset of DX7 FM synthesizer patches. Listen to this recording of "
@@ -46,11 +46,6 @@ Answer in exactly three parts, in this order:
    a given answer, the evidence recordings or this prompt. Do not put the JSON inside \cot{...}.
 3. The final patch as one ```json fenced block. It must equal the ground-truth patch value for value:
    copy every key and number exactly (the name may be left out)."""
-
-
-def caption_messages_text() -> str:
-    """The instruction that goes with the audio in a caption request."""
-    return CAPTION_INSTRUCTION
 
 
 def teacher_user_text(*, caption: str, schema: dict[str, Any], patch_json: str, evidence: str | None) -> str:

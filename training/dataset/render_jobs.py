@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import io
 import math
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .stages import ErrorTally, part_path, shard_rows, write_atomic, write_part
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -39,12 +40,21 @@ class RenderOptions(BaseModel):
 
     seconds: float = Field(10.0, gt=0, le=60)
     sample_rate: int = Field(48000, ge=16000, le=96000)
-    notes: list[int] = Field(default_factory=lambda: [60], min_length=1)
-    velocities: list[int] = Field(default_factory=lambda: [100], min_length=1)
+    notes: list[Annotated[int, Field(ge=0, le=127)]] = Field(default_factory=lambda: [60], min_length=1)
+    velocities: list[Annotated[int, Field(ge=1, le=127)]] = Field(default_factory=lambda: [100], min_length=1)
     transpose: Literal["auto", "none"] = "none"
     evidence: list[Literal["off", "on"]] = Field(default_factory=list)
     evidence_seconds: float = Field(4.0, ge=0.1, le=30)
     audio: Literal["flac", "files"] = "flac"
+
+    @field_validator("notes", "velocities", "evidence")
+    @classmethod
+    def _listed_once(cls, values: list[Any]) -> list[Any]:
+        # A repeat would render the same render_id (or evidence column) twice.
+        repeated = sorted({str(v) for v in values if values.count(v) > 1})
+        if repeated:
+            raise ValueError(f"{', '.join(repeated)} listed more than once; list each at most once")
+        return values
 
     @property
     def hold_s(self) -> float:
@@ -57,17 +67,12 @@ class RenderOptions(BaseModel):
         return round(self.seconds - self.hold_s, 6)
 
 
-class ShardSummary(BaseModel):
+class ShardSummary(ErrorTally):
     """What one render shard did (travels back from the worker)."""
 
     shard: int
     voices: int = 0
     rows: int = 0
-    silent: int = 0
-    errors: int = 0
-    error_examples: list[str] = Field(default_factory=list)
-    transposed: int = 0
-    seconds: float = 0.0
 
 
 def render_part_schema(options: RenderOptions) -> "pa.Schema":
@@ -88,10 +93,12 @@ def encode_flac(audio: np.ndarray, sample_rate: int) -> tuple[bytes, float]:
     """16-bit FLAC of the audio normalised to a -1 dBFS peak, and the gain applied in dB (0 for silence)."""
     import soundfile as sf
 
+    from ...synth.wav import SILENCE_DBFS
+
     x = np.asarray(audio, dtype=np.float64)
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     gain_db = 0.0
-    if peak > 10.0 ** (-90.0 / 20.0):  # silence stays silence: normalising would only amplify the noise floor
+    if peak > 10.0 ** (SILENCE_DBFS / 20.0):  # silence stays silence: normalising would only amplify the noise floor
         gain = 10.0 ** (PEAK_DBFS / 20.0) / peak
         x = x * gain
         gain_db = round(20.0 * math.log10(gain), 4)
@@ -120,103 +127,82 @@ def _audio_ref(out_dir: Path, options: RenderOptions, name: str, data: bytes) ->
     """The {bytes, path} struct of one clip: inline bytes, or a file under OUT/audio written atomically."""
     if options.audio == "flac":
         return {"bytes": data, "path": name}
-    from .stages import _atomic_write
-
     rel = Path("audio") / name[:2] / name
-    _atomic_write(out_dir / rel, lambda tmp: Path(tmp).write_bytes(data))
+    write_atomic(out_dir / rel, lambda tmp: tmp.write_bytes(data))
     return {"bytes": None, "path": rel.as_posix()}
 
 
-def _render_voice(row: dict[str, Any], options: RenderOptions, out_dir: Path, summary: ShardSummary) -> list[dict]:
-    from ...evals.descriptors import describe_audio
+def _blank_row(voice_id: str, note: int, velocity: int, options: RenderOptions) -> dict[str, Any]:
+    """A renders row with nothing rendered in it yet (what a voice that failed keeps, with its error)."""
+    row: dict[str, Any] = {"id": voice_id, "render_id": f"{voice_id}-n{note}-v{velocity}", "note": note,
+                           "played_note": note, "note_shift": 0, "velocity": velocity,
+                           "sample_rate": options.sample_rate, "duration_s": 0.0, "gain_db": 0.0, "audio": None,
+                           "descriptors": None, "silent": False, "error": None}
+    for mode in options.evidence:
+        row[f"evidence_{mode}"] = row[f"evidence_{mode}_map"] = None
+    return row
+
+
+def _render_voice(row: dict[str, Any], options: RenderOptions, out_dir: Path) -> list[dict]:
+    from ...evals.descriptors import render_and_describe
     from ...schema.compact import loads_patch
     from ...synth.evidence import render_evidence
-    from ...synth.render import render
 
     patch = loads_patch(row["patch"])
     sr, hold, release = options.sample_rate, options.hold_s, options.release_s
     rows = []
     for note in options.notes:
         for velocity in options.velocities:
-            rid = f"{row['id']}-n{note}-v{velocity}"
+            out = _blank_row(row["id"], note, velocity, options)
+            rid = out["render_id"]
             played = note
-            audio = render(patch, note=played, velocity=velocity, hold_s=hold, release_s=release, sample_rate=sr)
-            sounding = min(127, max(0, played + patch.transpose))
-            desc = describe_audio(audio, sr, note=sounding, note_off_s=hold)
+            audio, desc = render_and_describe(patch, played, velocity, hold, release, sr)
             shift = 0
             if options.transpose == "auto" and not desc.silent:
-                shift = _auto_shift(played, sounding, desc.pitch_cents)
+                shift = _auto_shift(played, min(127, max(0, played + patch.transpose)), desc.pitch_cents)
                 if shift:
                     played = note + shift
-                    summary.transposed += 1
-                    audio = render(patch, note=played, velocity=velocity, hold_s=hold, release_s=release,
-                                   sample_rate=sr)
-                    sounding = min(127, max(0, played + patch.transpose))
-                    desc = describe_audio(audio, sr, note=sounding, note_off_s=hold)
+                    audio, desc = render_and_describe(patch, played, velocity, hold, release, sr)
             flac, gain_db = encode_flac(audio, sr)
-            out: dict[str, Any] = {
-                "id": row["id"], "render_id": rid, "note": note, "played_note": played, "note_shift": shift,
-                "velocity": velocity, "sample_rate": sr, "duration_s": round(audio.size / sr, 6), "gain_db": gain_db,
-                "audio": _audio_ref(out_dir, options, f"{rid}.flac", flac), "descriptors": desc.model_dump_json(),
-                "silent": bool(desc.silent), "error": None,
-            }
-            for mode in options.evidence:
-                clip_audio, clip_map = None, None
-                if not desc.silent:
-                    clip = render_evidence(patch, mode=mode, segment_s=options.evidence_seconds, note=played,
-                                           velocity=velocity, hold_s=round(options.evidence_seconds * 0.64, 6),
-                                           sample_rate=sr, workers=1)
-                    data, _ = encode_flac(clip.audio, sr)
-                    clip_audio = _audio_ref(out_dir, options, f"{rid}-evidence-{mode}.flac", data)
-                    clip_map = clip.model_dump_json()
-                out[f"evidence_{mode}"] = clip_audio
-                out[f"evidence_{mode}_map"] = clip_map
-            summary.silent += int(desc.silent)
+            out.update({"played_note": played, "note_shift": shift, "duration_s": round(audio.size / sr, 6),
+                        "gain_db": gain_db, "audio": _audio_ref(out_dir, options, f"{rid}.flac", flac),
+                        "descriptors": desc.model_dump_json(), "silent": bool(desc.silent)})
+            for mode in options.evidence if not desc.silent else ():
+                clip = render_evidence(patch, mode=mode, segment_s=options.evidence_seconds, note=played,
+                                       velocity=velocity, hold_s=round(options.evidence_seconds * HOLD_SHARE, 6),
+                                       sample_rate=sr, workers=1)
+                data, _ = encode_flac(clip.audio, sr)
+                out[f"evidence_{mode}"] = _audio_ref(out_dir, options, f"{rid}-evidence-{mode}.flac", data)
+                out[f"evidence_{mode}_map"] = clip.model_dump_json()
             rows.append(out)
     return rows
 
 
 def _error_rows(row: dict[str, Any], options: RenderOptions, message: str) -> list[dict]:
-    rows = []
-    for note in options.notes:
-        for velocity in options.velocities:
-            r: dict[str, Any] = {"id": row["id"], "render_id": f"{row['id']}-n{note}-v{velocity}", "note": note,
-                                 "played_note": note, "note_shift": 0, "velocity": velocity,
-                                 "sample_rate": options.sample_rate, "duration_s": 0.0, "gain_db": 0.0, "audio": None,
-                                 "descriptors": None, "silent": False, "error": message}
-            for mode in options.evidence:
-                r[f"evidence_{mode}"] = None
-                r[f"evidence_{mode}_map"] = None
-            rows.append(r)
-    return rows
+    return [_blank_row(row["id"], note, velocity, options) | {"error": message}
+            for note in options.notes for velocity in options.velocities]
 
 
 def render_shard(out_dir: str | Path, k: int, options: dict[str, Any] | RenderOptions) -> ShardSummary:
     """Render shard ``k`` of the build in ``out_dir`` and write its part (skipped when it exists)."""
     import pyarrow as pa
 
-    from .stages import part_path, shard_rows, write_part
-
-    t0 = time.perf_counter()
     out_dir = Path(out_dir)
     opts = options if isinstance(options, RenderOptions) else RenderOptions.model_validate(options)
     summary = ShardSummary(shard=k)
     path = part_path(out_dir, "renders", k)
     if path.is_file():  # another worker (or an earlier run) finished it
         return summary
-    manifest = shard_rows(out_dir, k).select(["id", "patch"]).to_pylist()
+    manifest = shard_rows(out_dir, k, ["id", "patch"]).to_pylist()
     rows: list[dict] = []
     for row in manifest:
         summary.voices += 1
         try:
-            rows += _render_voice(row, opts, out_dir, summary)
+            rows += _render_voice(row, opts, out_dir)
         except Exception as err:  # one bad voice must not lose the shard; it is reported and left out at merge
             message = f"{row['id']}: {type(err).__name__}: {err}"
-            summary.errors += 1
-            if len(summary.error_examples) < 5:
-                summary.error_examples.append(message)
+            summary.add_error(message, keep=5)
             rows += _error_rows(row, opts, message)
     write_part(path, pa.Table.from_pylist(rows, schema=render_part_schema(opts)))
     summary.rows = len(rows)
-    summary.seconds = round(time.perf_counter() - t0, 3)
     return summary

@@ -18,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .stages import StageError, StageReport, part_path, read_build_options, read_manifest, write_part
+from .stages import (StageError, StageReport, iter_pending_shards, part_path, read_build_options, read_manifest,
+                     shard_size, write_part)
 
 __all__ = ["PREFERRED_RENDER", "ShardPlan", "audio_bytes", "check_workers", "chosen_renders", "finish_shard",
            "map_rows", "plan_shards", "render_timing"]
@@ -31,11 +32,11 @@ R = TypeVar("R")
 class ShardPlan:
     """The manifest rows of a build and the shards of one stage still to write."""
 
-    def __init__(self, manifest: list[dict[str, Any]], shard_size: int, stage: str, out_dir: Path):
+    def __init__(self, manifest: list[dict[str, Any]], size: int, stage: str, out_dir: Path):
         self.manifest = manifest
-        self.shard_size = shard_size
-        self.shards_total = (len(manifest) + shard_size - 1) // shard_size
-        self.pending = [k for k in range(self.shards_total) if not part_path(out_dir, stage, k).is_file()]
+        self.shard_size = size
+        self.shards_total = (len(manifest) + size - 1) // size
+        self.pending = list(iter_pending_shards(out_dir, stage))
 
     def rows(self, k: int) -> list[dict[str, Any]]:
         """The manifest rows of shard ``k``."""
@@ -51,9 +52,7 @@ def check_workers(workers: Any) -> int:
 
 def plan_shards(out_dir: Path, stage: str, columns: Sequence[str]) -> ShardPlan:
     """The manifest (``columns`` only), the shard size from ``build.json``, and the pending shards of ``stage``."""
-    size = read_build_options(out_dir).get("shard_size")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise StageError(f"{out_dir}/stage/build.json has no valid shard_size (found {size!r})")
+    size = shard_size(out_dir)
     table = read_manifest(out_dir)
     missing = [c for c in columns if c not in table.column_names and c not in ("caption", "caption_source")]
     if missing:

@@ -2,7 +2,7 @@
 
 Every input is walked in a fixed (sorted) order so that the same inputs give the same voice list.
 Banks go through the tolerant reader (``synth.sysex_reader``); a source-research patch CSV
-(``DX7_*.csv``) goes through ``schema.source_research.read_source_csv`` and takes its captions from
+(``DX7_*.csv``) goes through ``schema.source_research.parse_source_csv`` and takes its captions from
 the ``NAME_captions.csv`` beside it (joined on ``id``). Nothing here raises on bad input: every file
 ends up in the report as clean, tolerated, refused or ignored, with the reason.
 """
@@ -178,7 +178,7 @@ def _walk_zip(name: str, data: bytes, depth: int) -> Iterator[_Member]:
             yield member
 
 
-def _members(inputs: list[str | Path], report: SourceReport) -> Iterator[_Member]:
+def _members(inputs: list[str | Path]) -> Iterator[_Member]:
     for given in inputs:
         p = Path(given)
         if p.is_dir():
@@ -230,21 +230,17 @@ def _read_captions(data: bytes, name: str) -> tuple[dict[str, str], str | None]:
 
 def _read_csv(member: _Member, out: list[SourceVoice], report: SourceReport) -> FileReport:
     """Append the importable rows of a source-research CSV (captions attached) to ``out``."""
-    import tempfile
-
-    from ...schema.source_research import SourceResearchError, read_source_csv
+    from ...schema.source_research import SourceResearchError, parse_source_csv
 
     rep = FileReport(file=member.name, status="clean")
-    data = member.read()
-    with tempfile.NamedTemporaryFile(suffix=".csv") as tmp:  # read_source_csv takes a path
-        tmp.write(data)
-        tmp.flush()
-        try:
-            rows = read_source_csv(tmp.name)
-        except (SourceResearchError, OSError) as err:
-            rep.status = "refused"
-            rep.detail.append(str(err).replace(tmp.name, member.name))
-            return rep
+    # Decoded while read, so that bad UTF-8 is the importer's "not a readable CSV file", as for a file on disk.
+    text = io.TextIOWrapper(io.BytesIO(member.read()), encoding="utf-8", newline="")
+    try:
+        rows = parse_source_csv(text, member.name)
+    except SourceResearchError as err:
+        rep.status = "refused"
+        rep.detail.append(str(err))
+        return rep
     captions: dict[str, str] = {}
     stem = PurePosixPath(member.name.replace("!/", "/")).name
     cap_name = stem[: -len(".csv")] + CAPTIONS_SUFFIX if stem.lower().endswith(".csv") else ""
@@ -289,7 +285,7 @@ def iter_voices(inputs: list[str | Path], report: SourceReport,
     (``on_file`` is called after each one, e.g. to move a progress bar)."""
     from ...synth.sysex_reader import read_bank_bytes
 
-    for member in _members(list(inputs), report):
+    for member in _members(list(inputs)):
         if on_file is not None:
             on_file(report)
         if member.error is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pyarrow is a core dependency, but imported lazily to keep i
 
 __all__ = [
     "STAGES",
+    "ErrorTally",
     "StageReport",
     "StageError",
     "stage_dir",
@@ -33,10 +34,12 @@ __all__ = [
     "read_part",
     "read_manifest",
     "read_build_options",
+    "shard_size",
+    "manifest_rows",
     "shard_count",
     "shard_rows",
     "iter_pending_shards",
-    "iter_done_shards",
+    "write_atomic",
     "write_json_atomic",
     "remove_stale_temp_files",
     "fsync_dir",
@@ -44,21 +47,15 @@ __all__ = [
 
 # The stages that write part files, in build order; the manifest is written once before them.
 STAGES: tuple[str, ...] = ("renders", "captions", "cot")
-PART_GLOB = "part-*.parquet"
 
 
 class StageError(RuntimeError):
     """A stage folder or file that cannot be used as asked; the message says why."""
 
 
-class StageReport(BaseModel):
-    """What one stage run did: shards before/after, rows written, errors with a few examples."""
+class ErrorTally(BaseModel):
+    """How many errors there were, with the first few messages as examples."""
 
-    stage: str
-    shards_total: int = 0
-    shards_done_before: int = 0
-    shards_written: int = 0
-    rows: int = 0
     errors: int = 0
     error_examples: list[str] = Field(default_factory=list)
 
@@ -67,6 +64,22 @@ class StageReport(BaseModel):
         self.errors += 1
         if len(self.error_examples) < keep:
             self.error_examples.append(message)
+
+    def add_errors(self, other: "ErrorTally") -> None:
+        """Count ``other``'s errors too, its examples among these."""
+        for example in other.error_examples:
+            self.add_error(example)
+        self.errors += other.errors - len(other.error_examples)
+
+
+class StageReport(ErrorTally):
+    """What one stage run did: shards before/after, rows written, errors with a few examples."""
+
+    stage: str
+    shards_total: int = 0
+    shards_done_before: int = 0
+    shards_written: int = 0
+    rows: int = 0
 
 
 def stage_dir(out_dir: Path | str) -> Path:
@@ -112,8 +125,8 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: Path, write: Any) -> Path:
-    """Write through ``write(tmp_path)`` to a temp file next to ``path``, fsync it, and rename it into place."""
+def write_atomic(path: Path | str, write: Callable[[Path], Any]) -> Path:
+    """Write ``path`` through ``write(tmp_path)`` atomically: a temp file beside it, fsynced, then renamed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
@@ -121,8 +134,7 @@ def _atomic_write(path: Path, write: Any) -> Path:
     tmp = Path(tmp_name)
     try:
         write(tmp)
-        with open(tmp, "rb+") as fh:
-            fh.flush()
+        with open(tmp, "rb") as fh:  # ``write`` closed its own handle; fsync makes the bytes durable before the rename
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
@@ -137,13 +149,13 @@ def write_part(path: Path | str, table: "pa.Table") -> Path:
     """Write ``table`` as Parquet at ``path`` atomically (temp file, fsync, rename); returns the path."""
     import pyarrow.parquet as pq
 
-    return _atomic_write(Path(path), lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    return write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
 def write_json_atomic(path: Path | str, data: Any) -> Path:
     """Write ``data`` as indented, key-sorted JSON at ``path`` atomically."""
     text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    return _atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def read_part(out_dir: Path | str, stage: str, k: int, columns: list[str] | None = None) -> "pa.Table | None":
@@ -156,14 +168,18 @@ def read_part(out_dir: Path | str, stage: str, k: int, columns: list[str] | None
     return pq.read_table(path, columns=columns)
 
 
+def _written_manifest(out_dir: Path | str) -> Path:
+    path = manifest_path(out_dir)
+    if not path.is_file():
+        raise StageError(f"{path} does not exist: run 'patchsmith dataset build' first")
+    return path
+
+
 def read_manifest(out_dir: Path | str, columns: list[str] | None = None) -> "pa.Table":
     """The manifest table; ``StageError`` when the build has not written it."""
     import pyarrow.parquet as pq
 
-    path = manifest_path(out_dir)
-    if not path.is_file():
-        raise StageError(f"{path} does not exist: run 'patchsmith dataset build' first")
-    return pq.read_table(path, columns=columns)
+    return pq.read_table(_written_manifest(out_dir), columns=columns)
 
 
 def read_build_options(out_dir: Path | str) -> dict[str, Any]:
@@ -177,32 +193,31 @@ def read_build_options(out_dir: Path | str) -> dict[str, Any]:
         raise StageError(f"{path} cannot be read: {exc}") from None
 
 
-def _shard_size(out_dir: Path | str) -> int:
+def shard_size(out_dir: Path | str) -> int:
+    """The build's shard size S from ``build.json``; ``StageError`` when it holds none."""
     size = read_build_options(out_dir).get("shard_size")
-    if not isinstance(size, int) or size < 1:
-        raise StageError(f"{build_json_path(out_dir)} has no valid shard_size (got {size!r})")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise StageError(f"{build_json_path(out_dir)} has no valid shard_size (found {size!r})")
     return size
 
 
-def _manifest_rows(out_dir: Path | str) -> int:
+def manifest_rows(out_dir: Path | str) -> int:
+    """How many voices the manifest holds (read from its metadata)."""
     import pyarrow.parquet as pq
 
-    path = manifest_path(out_dir)
-    if not path.is_file():
-        raise StageError(f"{path} does not exist: run 'patchsmith dataset build' first")
-    return pq.ParquetFile(path).metadata.num_rows
+    return pq.ParquetFile(_written_manifest(out_dir)).metadata.num_rows
 
 
 def shard_count(out_dir: Path | str) -> int:
     """How many shards every stage has: ceil(manifest rows / shard size)."""
-    n, size = _manifest_rows(out_dir), _shard_size(out_dir)
+    n, size = manifest_rows(out_dir), shard_size(out_dir)
     return (n + size - 1) // size
 
 
-def shard_rows(out_dir: Path | str, k: int) -> "pa.Table":
-    """The manifest rows of shard ``k`` (``[k*S, (k+1)*S)``)."""
-    size = _shard_size(out_dir)
-    manifest = read_manifest(out_dir)
+def shard_rows(out_dir: Path | str, k: int, columns: list[str] | None = None) -> "pa.Table":
+    """The manifest rows of shard ``k`` (``[k*S, (k+1)*S)``), ``columns`` only when given."""
+    size = shard_size(out_dir)
+    manifest = read_manifest(out_dir, columns)
     n_shards = (manifest.num_rows + size - 1) // size
     if not 0 <= k < n_shards:
         raise StageError(f"shard {k} is out of range (manifest has {manifest.num_rows} rows, shard size {size})")
@@ -210,15 +225,16 @@ def shard_rows(out_dir: Path | str, k: int) -> "pa.Table":
 
 
 def remove_stale_temp_files(out_dir: Path | str) -> int:
-    """Delete ``*.tmp`` files a killed run left in the stage folders; returns how many (no build may be running)."""
+    """Delete the ``*.tmp`` files a killed run left (stage parts, answer cache, audio files); returns how many.
+
+    No build may be running in ``out_dir``: its files in flight are ``*.tmp`` files too.
+    """
     n = 0
-    for stage in STAGES:
-        for tmp in (stage_dir(out_dir) / stage).glob("*.tmp"):
-            tmp.unlink(missing_ok=True)
-            n += 1
-    for tmp in stage_dir(out_dir).glob("*.tmp"):
-        tmp.unlink(missing_ok=True)
-        n += 1
+    for folder in (stage_dir(out_dir), Path(out_dir) / "audio"):
+        for tmp in folder.rglob("*.tmp"):
+            if tmp.is_file():
+                tmp.unlink(missing_ok=True)
+                n += 1
     return n
 
 
@@ -228,9 +244,3 @@ def iter_pending_shards(out_dir: Path | str, stage: str) -> Iterator[int]:
         if not part_path(out_dir, stage, k).is_file():
             yield k
 
-
-def iter_done_shards(out_dir: Path | str, stage: str) -> Iterator[int]:
-    """Shard indices of ``stage`` whose part file exists, in order."""
-    for k in range(shard_count(out_dir)):
-        if part_path(out_dir, stage, k).is_file():
-            yield k

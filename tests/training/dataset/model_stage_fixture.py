@@ -10,7 +10,6 @@ length in samples, so a scripted endpoint can tell from the audio alone which vo
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from dataclasses import dataclass
@@ -22,11 +21,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import soundfile as sf
 
-from patchsmith.evals.descriptors import describe_audio
+from patchsmith.evals.descriptors import render_and_describe
 from patchsmith.schema.compact import dumps_compact
 from patchsmith.schema.patch import Patch
 from patchsmith.synth.evidence import render_evidence
-from patchsmith.synth.render import render
+from patchsmith.training.dataset.dedup import voice_id
 
 SAMPLE_RATE = 16000
 SECONDS = 0.6  # the build.json render length: hold 64% of it, as the dataset builder does
@@ -45,9 +44,8 @@ class Voice:
 
     @property
     def id(self) -> str:
-        """16 hex chars of sha256 over the core JSON without the name (the contract's id)."""
-        core = json.dumps(self.patch.core(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(core.encode()).hexdigest()[:16]
+        """The contract's id: 16 hex chars of sha256 over the core JSON without the name."""
+        return voice_id(self.patch)
 
 
 def flac(audio: np.ndarray) -> bytes:
@@ -64,9 +62,7 @@ def release_for(index: int) -> float:
 
 
 def _render_row(voice: Voice, note: int, release_s: float, evidence: bool) -> dict[str, Any]:
-    audio = render(voice.patch, note=note, velocity=100, hold_s=HOLD_S, release_s=release_s, sample_rate=SAMPLE_RATE)
-    sounding = min(127, max(0, note + voice.patch.transpose))
-    d = describe_audio(audio, SAMPLE_RATE, note=sounding, note_off_s=HOLD_S)
+    audio, d = render_and_describe(voice.patch, note, 100, HOLD_S, release_s, SAMPLE_RATE)
     rid = f"{voice.id}-n{note}-v100"
     row: dict[str, Any] = {"id": voice.id, "render_id": rid, "note": note, "played_note": note, "velocity": 100,
                            "sample_rate": SAMPLE_RATE, "duration_s": round(audio.size / SAMPLE_RATE, 6),

@@ -265,3 +265,30 @@ def test_offline_caption_stage_runs_inside_the_build(tmp_path: Path) -> None:
         assert sources[i] == "source-research"  # a caption that came with the input is kept
     assert set(sources.values()) - {"source-research"} == {"offline-descriptors"}
     assert sum(report["merge"]["caption_sources"].values()) == len(rows)
+
+
+def test_render_options_refuse_notes_velocities_and_evidence_they_cannot_render() -> None:
+    from pydantic import ValidationError
+
+    for bad, why in ((dict(notes=[128]), "less than or equal to 127"),
+                     (dict(velocities=[0]), "greater than or equal to 1"),
+                     (dict(notes=[60, 48, 60]), "60 listed more than once"),
+                     (dict(evidence=["on", "on"]), "on listed more than once")):
+        with pytest.raises(ValidationError, match=why):
+            RenderOptions(**bad)
+    assert RenderOptions(notes=[0, 127], velocities=[1, 127], evidence=["off", "on"]).notes == [0, 127]
+
+
+def test_a_model_stage_that_cannot_be_set_up_is_refused_before_any_work(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from patchsmith.examples import load_examples
+    from patchsmith.synth.sysex import write_vmem
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("PATCHSMITH_API_KEY", raising=False)
+    (tmp_path / "a.syx").write_bytes(write_vmem([load_examples()[0].patch]))
+    out = tmp_path / "out"
+    assert main(["dataset", "build", str(tmp_path / "a.syx"), "-o", str(out), "--caption-model", "m",
+                 "--no-progress"]) == 2
+    assert "error: no API key: set PATCHSMITH_API_KEY or OPENAI_API_KEY" in capsys.readouterr().err
+    assert not out.exists()  # nothing rendered, no folder made

@@ -124,3 +124,18 @@ def test_combine_builds_drops_taken_render_ids(tmp_path: Path, capsys: pytest.Ca
     assert "--into" in capsys.readouterr().err
     assert main(["dataset", "merge", str(a), str(tmp_path / "nothing"), "--into", str(into)]) == 2
     assert "not a finished build" in capsys.readouterr().err
+
+
+def test_stale_temp_files_of_a_killed_run_are_removed_and_nothing_else(built: tuple[Path, object]) -> None:
+    from patchsmith.training.dataset.stages import remove_stale_temp_files
+
+    out, _ = built
+    stale = [out / "stage" / "renders" / "part-00000.parquet.x1.tmp", out / "stage" / "report.json.x2.tmp",
+             out / "stage" / "cache" / "captions" / "ab" / "ab12.json.x3.tmp", out / "audio" / "ab" / "ab-n60.flac.x4.tmp"]
+    for p in stale:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"half")
+    kept = sorted(p for p in out.rglob("*") if p.is_file() and p not in stale)
+    assert remove_stale_temp_files(out) == len(stale)
+    assert not any(p.exists() for p in stale)
+    assert sorted(p for p in out.rglob("*") if p.is_file()) == kept

@@ -96,3 +96,24 @@ def test_tolerated_repairs_are_counted_by_kind(tmp_path: Path) -> None:
     assert len(voices) == 32 and report.files_tolerated == 1 and report.files_clean == 0
     assert report.tolerated_kinds == {"checksum mismatch": 1}
     assert "checksum mismatch" in report.not_clean[0].detail[0]
+
+
+def test_a_csv_inside_a_zip_is_read_with_its_captions_and_bad_text_is_refused(tmp_path: Path) -> None:
+    import zipfile
+
+    inputs = make_inputs(tmp_path / "in")
+    csv_dir = tmp_path / "in" / "csv"
+    with zipfile.ZipFile(tmp_path / "research.zip", "w") as z:
+        for f in sorted(csv_dir.iterdir()):
+            z.write(f, f"research/{f.name}")
+        z.writestr("research/DX7_bad.csv", b"id,name,file_path,patch_number,patch_data\n1,\xff\xfe,x,1,{}\n")
+    voices, report = read_inputs([tmp_path / "research.zip"])
+    zipped = {v.source_index: v for v in voices}
+    on_disk, _ = read_inputs([csv_dir])
+    assert [v.patch for v in voices] == [v.patch for v in on_disk] and len(voices) == 3
+    assert all(v.source_file == f"{tmp_path / 'research.zip'}!/research/DX7_T.csv" for v in voices)
+    assert {voice_id(v.patch) for v in zipped.values() if v.caption} == inputs.captioned_ids
+    refused = {Path(r.file).name: r.detail[0] for r in report.refused}
+    assert list(refused) == ["DX7_bad.csv"]
+    assert refused["DX7_bad.csv"].startswith(f"{tmp_path / 'research.zip'}!/research/DX7_bad.csv: not a readable CSV "
+                                             "file ('utf-8' codec can't decode byte 0xff")
