@@ -210,3 +210,21 @@ def test_prompt_options_that_do_not_fit_the_system_are_refused(cli, tiny, tmp_pa
         r.assert_clean_failure()
         assert message in r.err, (args, r.err)
     assert not out.exists()
+
+
+def test_eval_without_scipy_refuses_and_names_the_extra(tiny, tmp_path):
+    """A core install has no scipy: the run stops before any work instead of reporting empty metric columns."""
+    import subprocess
+    import sys
+
+    from ..conftest import REPO
+
+    captions, patches, _ = tiny
+    code = ("import sys; sys.modules['scipy.signal'] = None; from patchsmith.cli import main; "
+            "sys.exit(main(sys.argv[1:]))")
+    r = subprocess.run([sys.executable, "-c", code, "eval", "--captions", captions, "--patches", patches, "--system",
+                        "offline", "--out", str(tmp_path / "e"), *QUICK], cwd=REPO, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert "pip install 'patchsmith[eval]'" in r.stderr
+    assert not (tmp_path / "e").exists()
