@@ -10,7 +10,10 @@ every field and its unit). Everything is vectorised numpy on a few shared interm
   the attack rises to the onset's peak: the first crest or shelf (where the rise stalls) at 60% or more
   of the maximum, so a layered voice's later, higher swell or beat crest does not count as its attack;
 - one power spectrum summed over the audible part (Hann frames long enough to resolve f0/2),
-  for centroid, brightness and inharmonicity;
+  for centroid, brightness and inharmonicity; when the pitch moves (an LFO sweep, a pitch-envelope
+  glide), inharmonicity is also read on the note re-timed so that its fundamental holds still (a pitch
+  track that follows sweeps of up to about an octave, then a demodulated partial for the last cents),
+  and that reading counts where it is clearly lower: a moving harmonic note is not inharmonic;
 - the dB envelope's swing about its local straight-line trend, for beating;
 - a YIN pitch track (cumulative-mean-normalised difference, computed with FFTs for all frames at once)
   searched around the played note, over the held part.
@@ -42,6 +45,17 @@ MIN_HELD_S = 0.2
 YIN_THRESHOLD = 0.12  # first dip of the normalised difference below this is the period (YIN's absolute threshold)
 YIN_VOICED = 0.25  # a frame whose best dip is above this has no usable period
 MAX_PITCH_FRAMES = 250  # enough to follow a 5-7 Hz vibrato over an 8 s hold
+STEADY_ENOUGH = 0.01  # an inharmonicity this low has nothing to gain from re-timing the note
+MOVING_CENTS = 20.0  # a pitch spread above this: inharmonicity is read on the note re-timed to a steady pitch
+LOST_SHARE = 0.1  # ... or when the pitch track loses more than this share of the held part's frames
+MAX_SWEEP_FRAMES = 500  # the re-timing's track: frames SWEEP_HOP_S apart, further apart in notes over 4 s
+SWEEP_HOP_S = 0.008  # (a 5 Hz vibrato is followed at 25 points a cycle)
+SWEEP_VOICED = 0.4  # the re-timing needs a period in this share of its frames at least
+CLEARER = 0.6  # the re-timed reading counts where it is at most this share of the fixed one
+SWEEP_RATE = 16000.0  # the re-timing's track runs on the note averaged down to about this rate (it is faster)
+ENERGY_TAILS = 0.002  # the re-timed reading leaves out the quiet ends holding this share of the energy each
+SWEEP_RANGE = 2.0 ** (14.0 / 12.0)  # the re-timing's track searches this far (14 semitones) about the median
+SWEEP_STEP = 2.0 ** (3.0 / 12.0)  # the most the tracked period may move between two of its frames
 BEAT_BOX_S = 0.01  # beating: the dB envelope box-smoothed over 10 ms (passes < ~45 Hz) ...
 BEAT_STEP_S = 0.005  # ... read every 5 ms
 BEAT_WINDOW_MAX_S = 1.0  # the swing is read within a third of the held part, at most this long
@@ -116,20 +130,34 @@ def describe_audio(audio: np.ndarray, sample_rate: float, note: int | None = Non
     t_end = times[held_end - 1] if held_end > 0 else 0.0
     t_start = t90 if t_end - t90 >= MIN_HELD_S else t10
 
-    spectrum, freqs, bin_hz = _audible_spectrum(x, env_db, peak_db, hop, sr, f_ref)
-    pitch = _pitch_track(x, sr, f_ref, t_start, t_end)
+    s0, s1 = _audible_span(x.size, env_db, peak_db, hop)
+    spectrum, freqs, bin_hz = _power_spectrum(x[s0:s1], sr, f_ref)
+    pitch, lost = _pitch_track(x, sr, f_ref, t_start, t_end)
     pitch_cents = stability = None
     f0 = f_ref
+    # Without a track, the re-timing searches about half an octave below the note: from a ratio-0.5
+    # fundamental swept well down to the note swept well up.
+    centre = None if f_ref is None else f_ref * 2.0 ** -0.5
     if pitch is not None:
         med = float(np.median(pitch))
         q75, q25 = np.percentile(pitch, [75.0, 25.0])
         stability = round(float(q75 - q25) / 1.349, 1)
+        centre = (1000.0 if f_ref is None else f_ref) * 2.0 ** (med / 1200.0)  # the median pitch, Hz
         if f_ref is not None:
             pitch_cents = round(med, 1) + 0.0
         else:
-            f0 = 1000.0 * 2.0 ** (med / 1200.0)  # the unreferenced track is in cents re 1 kHz
+            f0 = centre  # the unreferenced track is in cents re 1 kHz
     centroid, brightness = _centroid_brightness(spectrum, freqs)
     inharm = None if f0 is None else _inharmonicity(spectrum, freqs, bin_hz, f0)
+    if inharm is not None and inharm > STEADY_ENOUGH and centre is not None \
+            and ((stability or 0.0) > MOVING_CENTS or lost > LOST_SHARE):
+        # A moving pitch smears every partial of a spectrum summed over the note across a fixed grid: the
+        # note is also read re-timed so that its fundamental holds still, against that fundamental's
+        # series, and that reading counts where it is clearly lower (the motion explains the spread).
+        c0, c1 = _energy_core(blocks, s0, s1, hop)
+        moving = _moving_inharmonicity(x[c0:c1], sr, f_ref, centre, pitch is not None, f0, inharm)
+        if moving is not None:
+            inharm = moving
 
     return AudioDescriptors(
         **levels, attack_ms=attack, decay20_ms=decay20, decay60_ms=decay60, sustain_db=sustain, release_ms=release,
@@ -388,11 +416,25 @@ def _beating(env_db: np.ndarray, times: np.ndarray, t_start: float, t_end: float
 # --- spectrum ------------------------------------------------------------------------------------
 
 
-def _audible_spectrum(x: np.ndarray, env_db: np.ndarray, peak_db: float, hop: int, sr: float,
-                      f_ref: float | None) -> tuple[np.ndarray, np.ndarray, float]:
-    """Power spectrum summed over Hann frames of the audible part (so louder frames weigh more)."""
+def _audible_span(n: int, env_db: np.ndarray, peak_db: float, hop: int) -> tuple[int, int]:
+    """First and end sample of the audible part: where the envelope is within AUDIBLE_DB of its peak."""
     loud = np.flatnonzero(env_db >= peak_db - AUDIBLE_DB)
-    seg = x[loud[0] * hop: min(x.size, (loud[-1] + 1) * hop)]
+    return int(loud[0] * hop), int(min(n, (loud[-1] + 1) * hop))
+
+
+def _energy_core(blocks: np.ndarray, s0: int, s1: int, hop: int) -> tuple[int, int]:
+    """The part of samples s0..s1 that holds all but ENERGY_TAILS of their energy at each end (whole blocks)."""
+    b0, b1 = s0 // hop, max(s0 // hop + 1, -(-s1 // hop))
+    cum = np.cumsum(blocks[b0:b1])
+    if cum[-1] <= 0.0:
+        return s0, s1
+    i0 = int(np.searchsorted(cum, ENERGY_TAILS * cum[-1]))
+    i1 = int(np.searchsorted(cum, (1.0 - ENERGY_TAILS) * cum[-1])) + 1
+    return max(s0, (b0 + i0) * hop), min(s1, (b0 + i1) * hop)
+
+
+def _power_spectrum(seg: np.ndarray, sr: float, f_ref: float | None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Power spectrum summed over Hann frames of a segment (so louder frames weigh more)."""
     # Bins fine enough that a Hann main lobe (+-2 bins) is a tenth of the f0/2 grid spacing.
     need = 40.0 * sr / f_ref if f_ref is not None else 0.2 * sr
     n_fft = int(min(65536, max(2048, 2 ** math.ceil(math.log2(need)))))
@@ -461,21 +503,23 @@ def _yin_pick(curves: np.ndarray) -> np.ndarray:
     return np.where(below.any(axis=1) & cand.any(axis=1), np.argmax(cand, axis=1), np.argmin(curves, axis=1))
 
 
-def _pitch_track(x: np.ndarray, sr: float, f_ref: float | None, t_start: float, t_end: float) -> np.ndarray | None:
-    """Voiced frames' f0 in cents re the note (re 1 kHz without one), from t_start to t_end; None if unpitched."""
+def _search_lags(sr: float, f_ref: float | None) -> tuple[int, int]:
     # Search from a bit more than an octave below (ratio-0.5 carriers) to two octaves above the note.
     f_lo, f_hi = (f_ref / 2.2, f_ref * 4.4) if f_ref is not None else (30.0, 2000.0)
-    tau_min = max(2, int(sr / min(f_hi, sr / 4.0)))
-    tau_max = int(math.ceil(sr / f_lo)) + 1
-    if tau_max - tau_min < 3:
-        return None
-    width = tau_max  # YIN's integration window
+    return max(2, int(sr / min(f_hi, sr / 4.0))), int(math.ceil(sr / f_lo)) + 1
+
+
+def _yin_curves(x: np.ndarray, sr: float, tau_max: int, first: int, last: int, max_frames: int,
+                min_hop_s: float = 0.005, width: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """YIN's normalised difference for lags 0..tau_max of frames starting first..last (at most ``max_frames``,
+    at least ``min_hop_s`` apart), integrated over ``width`` samples (default ``tau_max``).
+
+    Returns the curves (one row per frame), which frames have energy, the frames' first samples and the
+    integration width.
+    """
+    width = tau_max if width is None else width  # YIN's integration window
     length = width + tau_max
-    first = int(t_start * sr)
-    last = min(int(t_end * sr), x.size) - length
-    if last < first:
-        return None
-    hop = max(int(0.005 * sr), width // 4, (last - first) // MAX_PITCH_FRAMES + 1)
+    hop = max(int(min_hop_s * sr), width // 4, (last - first) // max_frames + 1)
     frames = sliding_window_view(x, length)[first: last + 1: hop]
     n_fft = 1 << (length - 1).bit_length()
     # d(tau) = sum_j (x_j - x_{j+tau})^2 over j < width: energies from cumulative sums, the cross term by FFT.
@@ -490,8 +534,32 @@ def _pitch_track(x: np.ndarray, sr: float, f_ref: float | None, t_start: float, 
     cum = np.cumsum(d[:, 1:], axis=1)
     dn = np.ones_like(d)
     dn[:, 1:] = d[:, 1:] * lags[1:] / np.maximum(cum, 1e-300)
+    return dn, energy_ok, first + hop * np.arange(frames.shape[0]), width
+
+
+def _refined(dn: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """Each row's period at integer lag ``tau``, refined by a parabola through the dip."""
+    rows = np.arange(dn.shape[0])
+    a, b, c = dn[rows, tau - 1], dn[rows, tau], dn[rows, np.minimum(tau + 1, dn.shape[1] - 1)]
+    den = a - 2.0 * b + c
+    shift = np.where(den > 0, 0.5 * (a - c) / np.where(den > 0, den, 1.0), 0.0)
+    return tau + np.clip(shift, -0.5, 0.5)
+
+
+def _pitch_track(x: np.ndarray, sr: float, f_ref: float | None, t_start: float,
+                 t_end: float) -> tuple[np.ndarray | None, float]:
+    """Voiced frames' f0 in cents re the note (re 1 kHz without one), from t_start to t_end (None if unpitched),
+    and the share of sounding frames the track lost (unvoiced, or pinned to its search window's edge)."""
+    tau_min, tau_max = _search_lags(sr, f_ref)
+    if tau_max - tau_min < 3:
+        return None, 0.0
+    first = int(t_start * sr)
+    last = min(int(t_end * sr), x.size) - 2 * tau_max
+    if last < first:
+        return None, 0.0
+    dn, energy_ok, _, _ = _yin_curves(x, sr, tau_max, first, last, MAX_PITCH_FRAMES)
     if energy_ok.sum() < 3:
-        return None
+        return None, 0.0
     # Pass 1: one period for the whole held part, by YIN's rule on the frames' mean curve, so that the
     # track does not flip between f0 and f0/2 (or a fifth) from frame to frame on ambiguous DX7 spectra.
     lag = tau_min + int(_yin_pick(dn[energy_ok, tau_min: tau_max].mean(axis=0)[None, :])[0])
@@ -499,14 +567,146 @@ def _pitch_track(x: np.ndarray, sr: float, f_ref: float | None, t_start: float, 
     lo = max(tau_min, int(lag / 1.12))
     hi = max(lo + 1, min(tau_max, int(math.ceil(lag * 1.12)) + 1))
     tau = lo + np.argmin(dn[:, lo:hi], axis=1)
-    rows = np.arange(frames.shape[0])
-    best = dn[rows, tau]
-    a, b, c = dn[rows, tau - 1], best, dn[rows, np.minimum(tau + 1, tau_max)]
-    den = a - 2.0 * b + c
-    shift = np.where(den > 0, 0.5 * (a - c) / np.where(den > 0, den, 1.0), 0.0)
-    period = tau + np.clip(shift, -0.5, 0.5)
+    best = dn[np.arange(dn.shape[0]), tau]
+    period = _refined(dn, tau)
     voiced = energy_ok & (best < YIN_VOICED)
-    if voiced.sum() < max(3, 0.5 * frames.shape[0]):
-        return None
+    # A pitch that moves beyond the window (a deep sweep, a glide) leaves frames that are periodic (a deep
+    # dip somewhere in the search range) but unvoiced within the window, or pinned to its edge.
+    periodic = dn[:, tau_min: tau_max].min(axis=1) < YIN_VOICED
+    lost = float((energy_ok & periodic & (~voiced | (tau == lo) | (tau == hi - 1))).sum()) / float(energy_ok.sum())
+    if voiced.sum() < max(3, 0.5 * dn.shape[0]):
+        return None, lost
     f0 = sr / period[voiced]
-    return 1200.0 * np.log2(f0 / (f_ref if f_ref is not None else 1000.0))
+    return 1200.0 * np.log2(f0 / (f_ref if f_ref is not None else 1000.0)), lost
+
+
+def _sweep_track(seg: np.ndarray, sr: float, f_mid: float, known: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """Period (samples) of the fundamental through a segment, following wide sweeps: (frame centres, periods).
+
+    Searches periods within SWEEP_RANGE of ``f_mid``'s. Starts from one frame, the one whose dip is
+    deepest near ``f_mid`` when that is the ``known`` median pitch, else the one whose YIN period (the
+    first deep dip) is deepest, and walks frame by frame both ways, each frame taking its deepest dip
+    within SWEEP_STEP of the last voiced frame's period: a sweep of any depth is followed as long as it
+    moves less than that between frames (8-20 ms apart), while a neighbouring octave (a factor 2) or fifth
+    (1.5) is never in reach of one step. Unvoiced frames keep the last period. None when too few frames
+    are voiced.
+    """
+    # A period needs no more than ~16 kHz to be found: averaging blocks of ``down`` samples (a gentle
+    # low-pass) cuts the cost of the difference curves by that factor or more.
+    down = max(1, int(sr // SWEEP_RATE))
+    low = seg[: seg.size // down * down].reshape(-1, down).mean(axis=1) if down > 1 else seg
+    sr = sr / down
+    p_mid = sr / f_mid
+    tau_min, tau_max = max(2, int(p_mid / SWEEP_RANGE)), int(math.ceil(SWEEP_RANGE * p_mid)) + 1
+    # One median period of integration: a frame short enough that a fast sweep hardly moves within it.
+    width = max(2, int(math.ceil(p_mid)))
+    last = low.size - width - tau_max
+    if p_mid < 4.0 or last < 0:
+        return None
+    dn, energy_ok, starts, width = _yin_curves(low, sr, tau_max, 0, last, MAX_SWEEP_FRAMES, SWEEP_HOP_S, width)
+    n = dn.shape[0]
+    rows = np.arange(n)
+    if known:
+        lo, hi = max(tau_min, int(p_mid / 1.12)), min(tau_max, int(math.ceil(p_mid * 1.12)) + 1)
+        pick = lo + np.argmin(dn[:, lo:hi], axis=1)
+    else:
+        pick = tau_min + _yin_pick(dn[:, tau_min:tau_max])
+    depth = np.where(energy_ok, dn[rows, pick], np.inf)
+    anchor = int(np.argmin(depth))
+    if not depth[anchor] < YIN_VOICED:
+        return None
+    tau = np.empty(n, dtype=np.int64)
+    voiced = np.zeros(n, dtype=bool)
+    for order in (range(anchor, n), range(anchor, -1, -1)):
+        prev = int(pick[anchor])
+        for i in order:
+            lo = max(tau_min, int(prev / SWEEP_STEP))
+            hi = max(lo + 1, min(tau_max, int(math.ceil(prev * SWEEP_STEP)) + 1))
+            k = lo + int(np.argmin(dn[i, lo:hi]))
+            voiced[i] = energy_ok[i] and dn[i, k] < YIN_VOICED
+            if voiced[i]:
+                prev = k
+            tau[i] = prev
+    if voiced.sum() < max(3, SWEEP_VOICED * n):
+        return None
+    period = _refined(dn, tau)
+    # The frame's difference spans its first width + period samples: that is the time its period stands for.
+    centres = starts + 0.5 * (width + period)
+    return down * centres[voiced] + 0.5 * (down - 1), down * period[voiced]
+
+
+def _moving_inharmonicity(seg: np.ndarray, sr: float, f_ref: float | None, f_mid: float, known: bool,
+                          f_grid: float, fixed: float) -> float | None:
+    """Inharmonicity of the segment re-timed so that its fundamental holds still, where it is at most CLEARER
+    of the ``fixed`` reading (taken against the series of ``f_grid``); else (or if the pitch cannot be
+    tracked) None.
+
+    Time is stretched where the pitch is above its median and squeezed where below, so that the series
+    of the moving fundamental becomes the fixed series of its median. Two passes: along the tracked
+    period, then along the instantaneous frequency of the strongest low partial of the result (its phase,
+    demodulated: free of the few cents' wobble a frame's period has in a fast sweep, which blurs the high
+    partials), only where the first counts; the lower reading counts.
+    """
+    track = _sweep_track(seg, sr, f_mid, known)
+    if track is None:
+        return None
+    centres, period = track
+    p_med = float(np.median(period))
+    # The tracked fundamental in the octave of the fixed reading's (a track an octave below on a ratio-0.5
+    # voice would otherwise make the grid twice as dense as the fixed one).
+    f0 = sr / p_med
+    f0 *= 2.0 ** round(math.log2(f_grid / f0))
+    y = _warped(seg, np.interp(np.arange(seg.size, dtype=np.float64), centres, p_med / period))
+    power, freqs, bin_hz = _power_spectrum(y, sr, f_ref)
+    reading = _inharmonicity(power, freqs, bin_hz, f0)
+    if reading is None or reading > CLEARER * fixed:
+        return None
+    if reading <= STEADY_ENOUGH:
+        return reading  # nothing left for a second pass to take up
+    rate = _partial_rate(y, sr, f0, power, freqs)
+    if rate is None:
+        return reading
+    again = _inharmonicity(_power_spectrum(_warped(y, rate), sr, f_ref)[0], freqs, bin_hz, f0)
+    return reading if again is None else min(reading, again)
+
+
+def _partial_rate(y: np.ndarray, sr: float, f0: float, power: np.ndarray, freqs: np.ndarray) -> np.ndarray | None:
+    """Per sample, the frequency of the strongest of the first partials k*f0/2 (k = 1..8) over its mean."""
+    grid = 0.5 * f0 * np.arange(1, 9)
+    at = np.searchsorted(freqs, grid[grid < freqs[-1]])
+    box = max(2, int(round(2.0 * sr / f0)))
+    if at.size == 0 or y.size < 4 * box:
+        return None
+    h = float(grid[int(np.argmax(power[at]))])
+    # Demodulate at that partial; a boxcar of two periods of f0 nulls every other partial of the series.
+    # The carrier e^(-i w n) as a block of phasors times each block's starting phasor: no exp per sample.
+    block = 4096
+    w = -2.0 * np.pi * h / sr
+    rows = -(-y.size // block)
+    carrier = (np.exp(1j * w * block * np.arange(rows))[:, None] * np.exp(1j * w * np.arange(block))[None, :])
+    z = y * carrier.reshape(-1)[: y.size]
+    c = np.concatenate([[0.0], np.cumsum(z)])
+    z = c[box:] - c[:-box]
+    turn = np.angle(z[1:] * np.conj(z[:-1])) * sr / (2.0 * np.pi)  # Hz away from h, per sample
+    c = np.concatenate([[0.0], np.cumsum(turn)])
+    ratio = 1.0 + (c[box:] - c[:-box]) / (box * h)
+    if not np.all(ratio > 0.0):
+        return None
+    pos = box - 0.5 + np.arange(ratio.size)  # the sample each twice-smoothed value stands for
+    return np.interp(np.arange(y.size, dtype=np.float64), pos, ratio / np.median(ratio))
+
+
+def _warped(seg: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """The segment resampled so that ``rate`` (per sample: the pitch over the wanted pitch) becomes 1.
+
+    Cubic interpolation, and a gain so that every stretch of the original keeps its own energy.
+    """
+    pos = np.arange(seg.size, dtype=np.float64)
+    warped = np.concatenate([[0.0], np.cumsum(0.5 * (rate[1:] + rate[:-1]))])  # warped time of each sample
+    src = np.interp(np.arange(int(warped[-1]) + 1, dtype=np.float64), warped, pos)
+    i = np.clip(np.floor(src).astype(np.int64), 1, seg.size - 3)
+    f = src - i
+    p0, p1, p2, p3 = seg[i - 1], seg[i], seg[i + 1], seg[i + 2]
+    # Catmull-Rom cubic: flat to well above the partials that carry a DX7 note's energy.
+    y = p1 + 0.5 * f * (p2 - p0 + f * (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3 + f * (3.0 * (p1 - p2) + p3 - p0)))
+    return y / np.sqrt(rate[i] + f * (rate[i + 1] - rate[i]))

@@ -63,8 +63,11 @@ class AudioDescriptors(BaseModel):
         ge=0, le=1,
         description="Fraction (0..1) of the spectral power in peaks away (beyond 30 cents, at most 1/16 of f0) from the "
                     "harmonic series k*f0/2 of the played note (the half series counts because DX7 coarse 0 is "
-                    "ratio 0.5): ~0 for a harmonic tone, 0.7-1 for noise and bells; None for silence, or when no "
-                    "note was given and no pitch was found.")
+                    "ratio 0.5), over the audible part. When the pitch moves (an LFO sweep or a pitch-envelope "
+                    "glide, up to about an octave), the series is that of the moving fundamental: the note is also "
+                    "read re-timed along its pitch track so that the fundamental holds still, and that reading "
+                    "counts where it is at most 0.6 of the fixed one. ~0 for a harmonic tone, swept or not, 0.7-1 "
+                    "for noise and bells; None for silence, or when no note was given and no pitch was found.")
     pitch_cents: float | None = Field(
         description="Measured fundamental relative to the played note in cents (median over the held part; +1200 is an "
                     "octave up); None when no note was given or the sound has no stable pitch.")

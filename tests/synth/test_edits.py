@@ -495,14 +495,6 @@ def test_results_serialise_for_the_tools():
 # margin (a regression guard), with the reason; benchmarks/edits.py prints the voices that miss.
 REQUIRED = 0.9
 KNOWN_SHORTFALL = {
-    # Less metal applies to 13 factory voices (an audible off-harmonic modulator on an on-harmonic
-    # carrier whose retuning takes 1% or more of a held note's energy off the inharmonic part). Measured
-    # 76.9% (10/13). Two misses are FLEXATONE (twice): its LFO sweeps the pitch about +-3 semitones, and
-    # the inharmonicity descriptor, a spectrum summed over the note against the note's fixed harmonic
-    # grid, reads that sweep as 0.77 inharmonic before and after; with the LFO's pitch depth at 0 the
-    # same voice reads 0.002 -> 0.0. The third is a noise-like index-13 stack (..GOTCHA..). The floor
-    # allows one voice to flip.
-    ("metallic", -1): 0.68,
     # Borderline (88-91% across descriptor revisions): ~15 unpitched effect voices have no pitch track
     # before or after, so their (real) vibrato cannot be measured.
     ("vibrato", 1): 0.86,
