@@ -16,7 +16,6 @@ delivers, also on a machine other jobs keep busy).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import sys
@@ -28,11 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 def make_completions(n: int, seed: int = 0) -> tuple[list, list[str]]:
     """``n`` distinct completions (a mix of good, near, wrong and garbage) and their answers."""
+    from patchsmith.examples import load_examples
     from patchsmith.schema.compact import dumps_compact
-    from patchsmith.schema.validate import parse_patch
 
-    patches = [parse_patch(json.loads((REPO / "examples" / f).read_text())["patch"])
-               for f in sorted(p.name for p in (REPO / "examples").glob("*.json"))]
+    patches = [ex.patch for ex in load_examples(REPO / "examples")]
     rng = random.Random(seed)
     completions, answers = [], []
     for i in range(n):

@@ -144,6 +144,10 @@ class TrainConfig(_Section):
         """A path of the config, relative ones read from the current folder."""
         return Path(path).expanduser()
 
+    def error(self, text: str) -> ConfigError:
+        """A ``ConfigError`` about this config, naming the file it was read from."""
+        return ConfigError([f"{self.source or '<config>'}: {text}"])
+
 
 def packaged_configs() -> dict[str, str]:
     """The configs shipped with the package: name (file stem) -> TOML text."""
@@ -268,7 +272,7 @@ def trl_arguments(config: TrainConfig) -> Any:
     kwargs["output_dir"] = str(config.resolve(config.output_dir))
     kwargs["seed"] = config.seed
     if config.kind == "grpo":
-        _, weights = _reward_weights(config)
+        _, weights = reward_setup(config)
         kwargs["reward_weights"] = weights
         kwargs["remove_unused_columns"] = False  # the rewards read the 'answer' column
         kwargs.update(config.vllm.trl_kwargs())
@@ -278,22 +282,17 @@ def trl_arguments(config: TrainConfig) -> Any:
         text = str(err).splitlines()[0] if str(err) else type(err).__name__
         hint = ("; this config is for a GPU: on CPU set trl.bf16 = false and trl.use_cpu = true"
                 if "bf16" in text else "")
-        raise ConfigError([f"{config.source or '<config>'}: [trl] {cls.__name__} refused the arguments: "
-                           f"{text}{hint}"]) from None
+        raise config.error(f"[trl] {cls.__name__} refused the arguments: {text}{hint}") from None
 
 
-def _reward_weights(config: TrainConfig) -> tuple[list, list[float]]:
+def reward_setup(config: TrainConfig) -> tuple[list, list[float]]:
+    """(reward functions, weights) of a GRPO config."""
     from .rewards import reward_functions
 
     try:
         return reward_functions(config.rewards)
     except ValueError as err:
-        raise ConfigError([f"{config.source or '<config>'}: [rewards] {err}"]) from None
-
-
-def reward_setup(config: TrainConfig) -> tuple[list, list[float]]:
-    """(reward functions, weights) of a GRPO config."""
-    return _reward_weights(config)
+        raise config.error(f"[rewards] {err}") from None
 
 
 __all__ = ["ConfigError", "DataSection", "ModelSection", "ReasoningSection", "TINY_MODEL_ID", "TrainConfig",

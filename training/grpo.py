@@ -21,13 +21,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..agent.trained_prompt import NO_THINK, THINK
-from .config import ConfigError, TrainConfig, reward_setup, trl_arguments
+from ..agent.trained_prompt import NO_THINK, THINK, switch
+from .config import TrainConfig, reward_setup, trl_arguments
 from .sft import TrainResult, finish_checkpoint, load_jsonl, load_model_and_tokenizer, prepared_file
-
-
-def _problem(config: TrainConfig, text: str) -> ConfigError:
-    return ConfigError([f"{config.source or '<config>'}: {text}"])
 
 
 def _switch(messages: list[dict[str, Any]], think: bool) -> list[dict[str, Any]]:
@@ -40,7 +36,7 @@ def _switch(messages: list[dict[str, Any]], think: bool) -> list[dict[str, Any]]
                 if text.endswith(suffix):
                     text = text[: -len(suffix)]
                     break
-            m["content"] = text + (THINK if think else NO_THINK)
+            m["content"] = text + switch(think)
             break
     return out
 
@@ -56,7 +52,7 @@ def grpo_dataset(config: TrainConfig, tokenizer: Any) -> tuple[Any, int]:
     for r in records:
         prompt = r["prompt"]
         if not isinstance(prompt, list) or not prompt:
-            raise _problem(config, "a GRPO prompt must be a list of chat messages (as `patchsmith train prepare` writes)")
+            raise config.error("a GRPO prompt must be a list of chat messages (as `patchsmith train prepare` writes)")
         prompt = _switch(prompt, think)
         if limit is not None:
             ids = tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True,
@@ -67,7 +63,7 @@ def grpo_dataset(config: TrainConfig, tokenizer: Any) -> tuple[Any, int]:
                 continue
         rows.append({"prompt": prompt, "answer": r["answer"], "id": str(r.get("id", ""))})
     if not rows:
-        raise _problem(config, f"every GRPO prompt is longer than data.max_prompt_tokens = {limit}")
+        raise config.error(f"every GRPO prompt is longer than data.max_prompt_tokens = {limit}")
     if config.data.format is None:  # no report.json: the tools format shows the schema as system text
         config.data.format = "tools" if any(m.get("role") == "system" and str(m.get("content", "")).startswith(
             "# Tools") for r in rows for m in r["prompt"]) else "answer"
@@ -78,19 +74,19 @@ def _check_vllm(config: TrainConfig) -> None:
     if not config.vllm.enabled:
         return
     if importlib.util.find_spec("vllm") is None:
-        raise _problem(config, "[vllm] enabled = true, but vLLM is not installed; on a GPU machine install "
-                               "patchsmith[train-vllm] (vllm 0.31 with transformers 5.17), or set enabled = false")
+        raise config.error("[vllm] enabled = true, but vLLM is not installed; on a GPU machine install "
+                           "patchsmith[train-vllm] (vllm 0.31 with transformers 5.17), or set enabled = false")
     import torch
 
     if not torch.cuda.is_available():
-        raise _problem(config, "[vllm] enabled = true needs a CUDA GPU; set enabled = false to generate with "
-                               "transformers")
+        raise config.error("[vllm] enabled = true needs a CUDA GPU; set enabled = false to generate with "
+                           "transformers")
 
 
 def run_grpo(config: TrainConfig, *, log: Callable[[str], None] | None = None) -> TrainResult:
     """Train ``config`` (kind ``grpo``) with TRL's GRPOTrainer and save the checkpoint into ``output_dir``."""
     if config.kind != "grpo":
-        raise _problem(config, f"kind = {config.kind!r}: this is not a GRPO config (use `patchsmith train {config.kind}`)")
+        raise config.error(f"kind = {config.kind!r}: this is not a GRPO config (use `patchsmith train {config.kind}`)")
     say = log or (lambda _text: None)
     began = time.monotonic()
     _check_vllm(config)

@@ -2,8 +2,9 @@
 
 Each example applies one ``synth.edits.adjust`` step ("shorter decay", "a bit brighter") to a patch and
 measures what it did to the sound with ``evals.descriptors`` (one note, rendered as the MCP server's
-``render_patch`` does by default). An edit that changes nothing, or whose headline descriptor does not
-move the way the words say, is not used: the example is drawn again, and what was discarded is counted.
+``render_patch`` does by default). An edit that changes nothing, or whose headline descriptor does not move
+audibly the way the words say (``evals.edit_direction.direction``, the judge of every edit check), is not
+used: the example is drawn again, and what was discarded is counted.
 Everything is deterministic for a given seed.
 """
 
@@ -15,12 +16,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..evals.edit_direction import AUDIBLE
+from ..evals.edit_direction import AUDIBLE, direction
+from ..schema.audio import AudioDescriptors
 from ..schema.patch import Patch
+from ..schema.tools import RenderPatchInput
 from ..schema.validate import parse_patch
 from ..synth.edits import QUALITIES, adjust
 
-RENDER = {"note": 60, "velocity": 100, "hold_s": 3.0, "release_s": 1.0, "sample_rate": 48000}
+# One note rendered as the MCP server's render_patch does by default (its input model's defaults).
+_DEFAULTS = RenderPatchInput.model_fields
+RENDER: dict[str, Any] = {"note": _DEFAULTS["notes"].default[0],
+                          **{k: _DEFAULTS[k].default for k in ("velocity", "hold_s", "release_s", "sample_rate")}}
 
 # Words for each (quality, direction); the amount's size adds "a bit" (1) or "much" (3).
 PHRASES: dict[tuple[str, int], tuple[str, ...]] = {
@@ -86,12 +92,10 @@ def instruction_text(quality: str, amount: int, rng: random.Random) -> str:
     return rng.choice(_SIZE_WORD[abs(amount)]) + phrase
 
 
-def _descriptors(patch: Patch) -> dict[str, Any]:
+def _descriptors(patch: Patch) -> AudioDescriptors:
     from ..evals.descriptors import render_and_describe
 
-    _, d = render_and_describe(patch, RENDER["note"], RENDER["velocity"], RENDER["hold_s"], RENDER["release_s"],
-                               RENDER["sample_rate"])
-    return d.model_dump()
+    return render_and_describe(patch, **RENDER)[1]
 
 
 def descriptor_change(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
@@ -111,7 +115,7 @@ def make_refinement(patch: Patch | dict[str, Any], rng: random.Random, *, qualit
     """One refinement example of ``patch`` (a random quality and amount that moves the sound), or None."""
     p = patch if isinstance(patch, Patch) else parse_patch(patch)
     stats = stats if stats is not None else RefinementStats()
-    before: dict[str, Any] | None = None
+    before: AudioDescriptors | None = None
     for _ in range(max_tries):
         quality, amount = rng.choice(list(qualities)), rng.choice(list(amounts))
         stats.tries += 1
@@ -126,20 +130,15 @@ def make_refinement(patch: Patch | dict[str, Any], rng: random.Random, *, qualit
         if before is None:
             before = _descriptors(p)
         after = _descriptors(result.patch)
-        field, sign = HEADLINE[quality]
-        b, a = before.get(field), after.get(field)
-        moved = a is not None and b is not None and (a - b) * sign * (1 if amount > 0 else -1) > 0
-        if quality in ("attack", "decay", "release", "vibrato", "detune") and (a is None) != (b is None):
-            # A time or depth that appears or disappears moved "more" when it appears with a positive amount.
-            moved = (a is not None) == (amount > 0) if quality in ("vibrato", "detune") else (a is None) == (amount > 0)
-        if not moved:
+        # The judge every other edit check uses (designer, eval-refine): an audible move the asked way.
+        if direction(quality, before, after) != (1 if amount > 0 else -1):
             stats.wrong_direction += 1
             continue
         return RefinementExample(
             patch=p.to_dict(full=False), instruction=instruction_text(quality, amount, rng), quality=quality,
             amount=amount, edited=result.patch.to_dict(full=False),
             changes=[c.model_dump() for c in result.changes], notes=list(result.notes),
-            descriptor_change=descriptor_change(before, after), headline=field)
+            descriptor_change=descriptor_change(before.model_dump(), after.model_dump()), headline=HEADLINE[quality][0])
     return None
 
 

@@ -30,8 +30,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..agent.output_parsing import MAX_TEXT, fenced_blocks, split_think
-from ..evals.patch_scores import (DEFAULT_WEIGHTS, TOOLRL_MIN, GroupWeights, PreparedTruth, PatchView,
-                                  view_distance, view_toolrl, format_score, prepare_truth)
+from ..evals.patch_scores import (DEFAULT_WEIGHTS, TOOLRL_MIN, GroupWeights, PatchView, PreparedTruth, as_truth,
+                                  format_score, view_distance, view_toolrl)
 from ..schema.validate import pairs_to_dict
 
 log = logging.getLogger("patchsmith.training.rewards")
@@ -160,18 +160,21 @@ class Parsed:
 
     @property
     def vector(self) -> PatchView:
+        """The patch's core as arrays (``evals.patch_scores.PatchView``)."""
         if self._vector is None:
             self._vector = PatchView(self.obj)
         return self._vector
 
     @property
     def format(self) -> float:
+        """``format_score`` of the patch: 1.0 when it validates strictly."""
         if self._format is None:
             self._format = format_score(self.obj)
         return self._format
 
     @property
     def keys(self) -> float:
+        """Share of the 12 core keys present with the right shape."""
         if self._keys is None:
             # The view already knows which core keys have the right shape: the same test keys_score makes.
             view = self.vector
@@ -234,8 +237,7 @@ def _truths(answer: Any, n: int, name: str) -> list[PreparedTruth | None]:
     out: list[PreparedTruth | None] = []
     for a in answer:
         try:
-            out.append(prepare_truth(a) if isinstance(a, str) else None if a is None else prepare_truth(json.dumps(
-                a.to_dict() if hasattr(a, "to_dict") else a)))
+            out.append(None if a is None else as_truth(a))
         except (ValueError, TypeError) as err:
             if name not in _warned:
                 _warned.add(name)
@@ -369,10 +371,8 @@ class AudioReward:
         from ..evals.distances import cosine, mean_abs_difference
         from ..schema.validate import validate
 
-        if pred is None or format_score(pred) != 1.0:  # (parse_completion caches this for __call__)
-            return 0.0
-        report = validate(pred)
-        if report.patch is None:
+        report = validate(pred) if pred is not None else None
+        if report is None or not report.valid or report.patch is None:  # only a strictly valid patch is rendered
             return 0.0
         mel_p, rms_p = self.features(report.patch)
         mel_t, rms_t = self.features(truth.patch)

@@ -18,7 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from .config import ConfigError, TrainConfig, trl_arguments
+from ..agent.trained_prompt import THINK, write_checkpoint_record
+from .config import TrainConfig, trl_arguments
+from .sft_data import sample_to_ratio
 from .tiny_model import TINY_MODEL_ID
 
 PREPARED_FILES = {"sft": "sft.jsonl", "grpo": "grpo.jsonl"}
@@ -35,10 +37,6 @@ class TrainResult(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
 
 
-def _problem(config: TrainConfig, text: str) -> ConfigError:
-    return ConfigError([f"{config.source or '<config>'}: {text}"])
-
-
 def load_model_and_tokenizer(config: TrainConfig) -> tuple[Any, Any]:
     """(model, tokenizer) of ``[model]``: the tiny random Qwen3, or a checkpoint loaded without any download."""
     if config.model.path == TINY_MODEL_ID:
@@ -51,7 +49,7 @@ def load_model_and_tokenizer(config: TrainConfig) -> tuple[Any, Any]:
     where = config.resolve(config.model.path)
     source = str(where) if where.exists() else config.model.path
     if where.exists() and not where.is_dir():
-        raise _problem(config, f"model.path {where}: is a file; give a checkpoint folder or {TINY_MODEL_ID!r}")
+        raise config.error(f"model.path {where}: is a file; give a checkpoint folder or {TINY_MODEL_ID!r}")
     kwargs: dict[str, Any] = {"dtype": config.model.dtype, "local_files_only": True}
     if config.model.attn_implementation:
         kwargs["attn_implementation"] = config.model.attn_implementation
@@ -64,9 +62,9 @@ def load_model_and_tokenizer(config: TrainConfig) -> tuple[Any, Any]:
                 f"; it is not a folder here nor in the Hugging Face cache (nothing is downloaded during training: "
                 f"fetch it first, e.g. `hf download {config.model.path} --local-dir models/NAME`, and point "
                 "model.path at that folder)")
-        raise _problem(config, f"model.path {config.model.path}: cannot load it ({first}){hint}") from None
+        raise config.error(f"model.path {config.model.path}: cannot load it ({first}){hint}") from None
     if not getattr(tokenizer, "chat_template", None):
-        raise _problem(config, f"model.path {config.model.path}: the tokenizer has no chat template")
+        raise config.error(f"model.path {config.model.path}: the tokenizer has no chat template")
     return model, tokenizer
 
 
@@ -76,8 +74,8 @@ def prepared_file(config: TrainConfig, kind: str) -> Path:
     name = PREPARED_FILES[kind]
     path = folder / name if folder.is_dir() or not folder.suffix else folder
     if not path.is_file():
-        raise _problem(config, f"data.path {folder}: no {name} in it; write it with `patchsmith train prepare "
-                               f"INPUT... -o {folder}`")
+        raise config.error(f"data.path {folder}: no {name} in it; write it with `patchsmith train prepare "
+                           f"INPUT... -o {folder}`")
     report = path.parent / "report.json"
     if report.is_file():
         try:
@@ -87,8 +85,8 @@ def prepared_file(config: TrainConfig, kind: str) -> Path:
         if config.data.format is None:
             config.data.format = fmt if fmt in ("answer", "tools") else None
         elif fmt and fmt != config.data.format:
-            raise _problem(config, f"data.format = {config.data.format!r}, but {path.parent} was prepared with "
-                                   f"--format {fmt}; prepare it again or change data.format")
+            raise config.error(f"data.format = {config.data.format!r}, but {path.parent} was prepared with "
+                               f"--format {fmt}; prepare it again or change data.format")
     return path
 
 
@@ -102,16 +100,16 @@ def load_jsonl(path: Path, config: TrainConfig, required: tuple[str, ...]) -> li
             try:
                 rec = json.loads(line)
             except ValueError as err:
-                raise _problem(config, f"{path}:{n}: not a JSON line ({err})") from None
+                raise config.error(f"{path}:{n}: not a JSON line ({err})") from None
             missing = [c for c in required if c not in rec]
             if not isinstance(rec, dict) or missing:
-                raise _problem(config, f"{path}:{n}: missing column(s) {', '.join(missing) or 'all'}; "
-                                       "was it written by `patchsmith train prepare`?")
+                raise config.error(f"{path}:{n}: missing column(s) {', '.join(missing) or 'all'}; "
+                                   "was it written by `patchsmith train prepare`?")
             records.append(rec)
             if config.data.max_rows is not None and len(records) >= config.data.max_rows:
                 break
     if not records:
-        raise _problem(config, f"{path}: no rows")
+        raise config.error(f"{path}: no rows")
     return records
 
 
@@ -124,9 +122,9 @@ def sft_dataset(config: TrainConfig) -> Any:
     if config.data.format is None:
         config.data.format = "tools" if any(has_tools) else "answer"
     if config.data.format == "tools" and not all(has_tools):
-        raise _problem(config, "data.format = 'tools' but the SFT rows have no tools column; prepare with --format tools")
+        raise config.error("data.format = 'tools' but the SFT rows have no tools column; prepare with --format tools")
     if config.data.format == "answer" and any(has_tools):
-        raise _problem(config, "data.format = 'answer' but the SFT rows carry tools; prepare with --format answer")
+        raise config.error("data.format = 'answer' but the SFT rows carry tools; prepare with --format answer")
     records = apply_reasoning_ratio(records, config.reasoning.reasoning_ratio, config.seed)
     keep = ("messages", "tools", "chat_template_kwargs")
     rows = [{k: (json.dumps(v) if k == "tools" and not isinstance(v, str) else v) for k, v in r.items() if k in keep}
@@ -137,22 +135,15 @@ def sft_dataset(config: TrainConfig) -> Any:
 def thinks(record: dict[str, Any]) -> bool:
     """True when an SFT example's first user turn asks for thinking (the `` /think`` soft switch)."""
     first = next((m for m in record.get("messages") or [] if m.get("role") == "user"), None)
-    return bool(first) and str(first.get("content") or "").rstrip().endswith("/think")
+    return bool(first) and str(first.get("content") or "").rstrip().endswith(THINK.strip())
 
 
 def apply_reasoning_ratio(records: list[dict[str, Any]], ratio: float | None, seed: int) -> list[dict[str, Any]]:
     """Every thinking example and a seeded sample of the others, so that thinking ones make up ``ratio``."""
     if ratio is None:
         return records
-    thinking = [i for i, r in enumerate(records) if thinks(r)]
-    plain = [i for i, r in enumerate(records) if not thinks(r)]
-    if not thinking:
-        return records  # nothing to balance against: the ratio cannot be reached, every example stays
-    keep = min(len(plain), int(len(thinking) * (1.0 - ratio) / ratio + 1e-9))
-    import random
-
-    chosen = set(random.Random(seed).sample(plain, keep)) | set(thinking)
-    return [r for i, r in enumerate(records) if i in chosen]  # file order kept
+    # The same selection `train prepare --reasoning-ratio` makes (a ratio without thinking examples keeps all).
+    return sample_to_ratio(records, [thinks(r) for r in records], ratio, seed)
 
 
 def finish_checkpoint(trainer: Any, tokenizer: Any, config: TrainConfig, *, rows: int, began: float,
@@ -182,8 +173,6 @@ def finish_checkpoint(trainer: Any, tokenizer: Any, config: TrainConfig, *, rows
                                    config_source=config.source, metrics={"steps": result.steps, **shown},
                                    config=config.model_dump(mode="json") | (card_extra or {})))
     # How the prompts looked, so the agent's trained profile can rebuild them (agent.trained_prompt).
-    from ..agent.trained_prompt import write_checkpoint_record
-
     write_checkpoint_record(out, config.kind, config.data.format or "answer", config.reasoning.enable_thinking)
     (out / "patchsmith_train.json").write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return result
@@ -192,7 +181,7 @@ def finish_checkpoint(trainer: Any, tokenizer: Any, config: TrainConfig, *, rows
 def run_sft(config: TrainConfig, *, log: Callable[[str], None] | None = None) -> TrainResult:
     """Train ``config`` (kind ``sft``) with TRL's SFTTrainer and save the checkpoint into ``output_dir``."""
     if config.kind != "sft":
-        raise _problem(config, f"kind = {config.kind!r}: this is not an SFT config (use `patchsmith train {config.kind}`)")
+        raise config.error(f"kind = {config.kind!r}: this is not an SFT config (use `patchsmith train {config.kind}`)")
     say = log or (lambda _text: None)
     began = time.monotonic()
     dataset = sft_dataset(config)

@@ -36,21 +36,24 @@ import os
 import random
 import warnings
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..agent.trained_prompt import (FORMATS, PATCH_TOOL, Format, check_format, patch_answer, patch_call,
+from ..agent.trained_prompt import (PATCH_TOOL, Format, check_format, patch_answer, patch_call,
                                      refinement_message, tools_for_prompt, tools_system_text, trained_messages)
 from ..schema.compact import dumps_compact
 from ..schema.patch import Patch
 from ..schema.validate import parse_patch, validate_json
+from .dataset.stages import write_atomic
 from .refinement_data import RefinementStats, make_refinement
 
 log = logging.getLogger("patchsmith.training.sft_data")
 
 DEFAULT_TOOLS: tuple[str, ...] = (PATCH_TOOL,)
+T = TypeVar("T")
 
 
 class RefinementTurn(BaseModel):
@@ -140,7 +143,18 @@ def tool_example(row: SftRow, think: bool, tools: Sequence[str] = DEFAULT_TOOLS)
         messages.append(refinement_message(turn.instruction, current))
         messages.append(patch_call(turn.patch))
         current = turn.patch
-    return {"messages": messages, "tools": tools_for_prompt(tools)}
+    return {"messages": messages, "tools": json.loads(_tools_json(tuple(tools)))}  # each example its own copy
+
+
+@lru_cache(maxsize=16)
+def _tools_json(names: tuple[str, ...]) -> str:
+    """The named tools' schemas as JSON text, built once: building them takes milliseconds, and every row needs them."""
+    return json.dumps(tools_for_prompt(names), ensure_ascii=False)
+
+
+@lru_cache(maxsize=16)
+def _tools_system_text(names: tuple[str, ...]) -> str:
+    return tools_system_text(tools_for_prompt(names))
 
 
 _TOOL_MESSAGES: dict[str, str] = {}
@@ -203,7 +217,7 @@ def grpo_prompt(row: SftRow, fmt: Format = "answer", *, think: bool = False,
     check_format(fmt)
     prompt = trained_messages(row.caption, think, fmt)
     if fmt == "tools":
-        prompt.insert(0, {"role": "system", "content": tools_system_text(tools_for_prompt(tools))})
+        prompt.insert(0, {"role": "system", "content": _tools_system_text(tuple(tools))})
     return {"prompt": prompt, "answer": dumps_compact(row.patch), "id": row.id}
 
 
@@ -220,6 +234,7 @@ class LoadReport(BaseModel):
     examples: list[str] = Field(default_factory=list, description="a few skipped rows with their reason")
 
     def skip(self, reason: str, example: str) -> None:
+        """Count one skipped row under ``reason``, keeping the first few as examples."""
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
         if len(self.examples) < 10:
             self.examples.append(f"{example}: {reason}")
@@ -375,44 +390,49 @@ class BuildStats(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+def sample_to_ratio(items: Sequence[T], reasoning: Sequence[bool], ratio: float, seed: int) -> list[T]:
+    """Every reasoning item and a seeded sample of the others so that reasoning ones make up ``ratio`` (order kept)."""
+    n_reasoning = sum(map(bool, reasoning))
+    n_plain = len(items) - n_reasoning
+    keep = n_plain if not n_reasoning else min(n_plain, math.floor(n_reasoning * (1.0 - ratio) / ratio + 1e-9))
+    kept = set(random.Random(seed).sample(range(n_plain), keep)) if keep < n_plain else None
+    # Keep the input order (deterministic, and readable diffs between builds).
+    out, k = [], 0
+    for item, thinks in zip(items, reasoning):
+        if thinks:
+            out.append(item)
+            continue
+        if kept is None or k in kept:
+            out.append(item)
+        k += 1
+    return out
+
+
 def select_rows(rows: Sequence[SftRow], reasoning_ratio: float | None, seed: int,
                 stats: BuildStats | None = None) -> list[SftRow]:
     """Every reasoning row plus a seeded sample of the others so that reasoning rows make up ``reasoning_ratio``."""
     stats = stats if stats is not None else BuildStats()
     if reasoning_ratio is not None and not (isinstance(reasoning_ratio, (int, float)) and 0.0 < reasoning_ratio <= 1.0):
         raise ValueError(f"reasoning_ratio: found {reasoning_ratio!r}, allowed a number in (0, 1] or None (keep all)")
-    reasoning = [r for r in rows if r.cot]
-    plain = [r for r in rows if not r.cot]
-    stats.rows_in, stats.reasoning_rows, stats.plain_rows_in = len(rows), len(reasoning), len(plain)
+    flags = [bool(r.cot) for r in rows]
+    n_reasoning = sum(flags)
+    n_plain = len(rows) - n_reasoning
+    stats.rows_in, stats.reasoning_rows, stats.plain_rows_in = len(rows), n_reasoning, n_plain
     stats.reasoning_ratio_target = reasoning_ratio
-    keep = len(plain)
+    out = list(rows) if reasoning_ratio is None else sample_to_ratio(rows, flags, reasoning_ratio, seed)
+    keep = len(out) - n_reasoning
     if reasoning_ratio is not None:
-        if not reasoning:
+        if not n_reasoning:
             stats.warnings.append(f"reasoning_ratio {reasoning_ratio} cannot be reached: no row has reasoning; "
                                   "all plain rows kept")
-        else:
-            keep = min(len(plain), int(math.floor(len(reasoning) * (1.0 - reasoning_ratio) / reasoning_ratio + 1e-9)))
-            if keep == len(plain) and len(reasoning) / max(1, len(rows)) < reasoning_ratio - 1e-9:
-                stats.warnings.append(f"reasoning_ratio {reasoning_ratio} not reached: only {len(reasoning)} "
-                                      f"reasoning rows of {len(rows)}")
-    rng = random.Random(seed)
-    chosen = sorted(rng.sample(range(len(plain)), keep)) if keep < len(plain) else list(range(len(plain)))
-    kept_ids = set(chosen)
-    stats.plain_rows_kept, stats.plain_rows_dropped = keep, len(plain) - keep
+        elif keep == n_plain and n_reasoning / max(1, len(rows)) < reasoning_ratio - 1e-9:
+            stats.warnings.append(f"reasoning_ratio {reasoning_ratio} not reached: only {n_reasoning} "
+                                  f"reasoning rows of {len(rows)}")
+    stats.plain_rows_kept, stats.plain_rows_dropped = keep, n_plain - keep
     if stats.plain_rows_dropped:
         log.info("select_rows: %d plain rows left out to reach reasoning ratio %s", stats.plain_rows_dropped,
                  reasoning_ratio)
-    # Keep the input order (deterministic, and readable diffs between builds).
-    out, k = [], 0
-    for r in rows:
-        if r.cot:
-            out.append(r)
-        else:
-            if k in kept_ids:
-                out.append(r)
-            k += 1
-    total = len(out)
-    stats.reasoning_ratio = round(len(reasoning) / total, 6) if total else 0.0
+    stats.reasoning_ratio = round(n_reasoning / len(out), 6) if out else 0.0
     return out
 
 
@@ -450,8 +470,7 @@ def build_sft_dataset_with_stats(rows: Sequence[SftRow], fmt: Format = "answer",
                                  seed: int = 0, refinement: int = 0, *, refinement_turns: int = 1,
                                  tools: Sequence[str] = DEFAULT_TOOLS) -> tuple[list[dict[str, Any]], BuildStats]:
     """``build_sft_dataset`` with what it selected and discarded."""
-    if fmt not in FORMATS:
-        raise ValueError(f"fmt: found {fmt!r}, allowed one of {', '.join(FORMATS)}")
+    check_format(fmt)
     stats = BuildStats()
     selected = select_rows(rows, reasoning_ratio, seed, stats)
     refined = add_refinements(selected, refinement, seed, turns=refinement_turns, stats=stats.refinement)
@@ -562,13 +581,12 @@ class PrepareReport(BaseModel):
 
 
 def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for r in records:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+    write_atomic(path, write)
 
 
 def _file_record(ex: dict[str, Any]) -> dict[str, Any]:
@@ -600,8 +618,7 @@ def prepare(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike
     ``max_length`` it counts (and warns about) the examples TRL would truncate or drop; nothing is dropped here.
     GRPO prompts end in `` /no_think`` unless ``grpo_think``.
     """
-    if fmt not in FORMATS:
-        raise ValueError(f"fmt: found {fmt!r}, allowed one of {', '.join(FORMATS)}")
+    check_format(fmt)
     if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1):
         raise ValueError(f"max_length: found {max_length!r}, allowed a positive integer")
     if max_length is not None and tokenizer is None:
@@ -628,7 +645,6 @@ def prepare(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike
     report = PrepareReport(inputs=[str(p) for p in inputs], out_dir=str(out), fmt=fmt, seed=seed, load=load,
                            build=build, sft_path=str(sft_path), grpo_path=str(grpo_path), sft_examples=len(examples),
                            grpo_prompts=len(grpo), lengths=lengths, grpo_prompt_lengths=grpo_lengths)
-    tmp = out / "report.json.tmp"
-    tmp.write_text(report.model_dump_json(indent=2), encoding="utf-8")
-    os.replace(tmp, out / "report.json")
+    text = report.model_dump_json(indent=2)
+    write_atomic(out / "report.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return report

@@ -41,6 +41,7 @@ def qwen3_chat_template() -> str:
 
 def _corpus() -> list[str]:
     """The project's own text the BPE merges are learnt from (tool schemas, patches, numbers, chat words)."""
+    from ..agent.library import load_library
     from ..schema.compact import dumps_compact
     from ..schema.openai_tools import openai_tools
     from ..schema.params import TOP_LEVEL_KEYS
@@ -50,23 +51,12 @@ def _corpus() -> list[str]:
     texts += [json.dumps(t, ensure_ascii=False) for t in openai_tools()]
     texts += [json.dumps(k) for k in TOP_LEVEL_KEYS]
     texts += [" ".join(str(n) for n in range(-24, 128)), ",".join(str(n) for n in range(0, 100))]
-    for path in sorted(_presets_dir().glob("*.json")):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        patch = data.get("patch") if isinstance(data, dict) else None
-        if isinstance(patch, dict):
-            try:
-                compact = dumps_compact(patch)
-            except ValueError:
-                continue
-            texts.append(compact)
-            texts.append(json.dumps({"name": "render_patch", "arguments": {"patch": json.loads(compact)}}))
-        for caption in (data.get("captions") or []) if isinstance(data, dict) else []:
-            texts.append(str(caption))
+    for entry in load_library():  # the packaged library: captioned patches
+        compact = dumps_compact(entry.patch)
+        texts.append(compact)
+        texts.append(json.dumps({"name": "render_patch", "arguments": {"patch": json.loads(compact)}}))
+        texts += entry.captions
     return texts
-
-
-def _presets_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "agent" / "presets"
 
 
 def offline_tokenizer() -> Any:

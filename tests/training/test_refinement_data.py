@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import random
-from pathlib import Path
 
 import pytest
 
+from patchsmith.evals.descriptors import render_and_describe
+from patchsmith.evals.edit_direction import direction
+from patchsmith.examples import load_examples
 from patchsmith.schema.validate import parse_patch
 from patchsmith.synth.edits import QUALITIES, diff_patches
-from patchsmith.training.refinement_data import (HEADLINE, PHRASES, RefinementStats, descriptor_change,
+from patchsmith.training.refinement_data import (HEADLINE, PHRASES, RENDER, RefinementStats, descriptor_change,
                                                  instruction_text, make_refinement, refinement_examples)
 
-REPO = Path(__file__).resolve().parents[2]
+from ..conftest import REPO
 
 
 def example_patches() -> list:
-    return [parse_patch(json.loads(p.read_text())["patch"]) for p in sorted((REPO / "examples").glob("*.json"))]
+    return [ex.patch for ex in load_examples(REPO / "examples")]
 
 
 def test_instruction_words():
@@ -51,6 +52,9 @@ def test_an_example_edits_the_patch_and_the_sound_moves_as_asked():
         assert ex.headline == field
         if field in ex.descriptor_change:  # defined before and after: it moved the asked way
             assert ex.descriptor_change[field] * sign * (1 if ex.amount > 0 else -1) > 0
+        # ... audibly, by the judge every edit check uses (designer, eval-refine).
+        d_before, d_after = (render_and_describe(x, **RENDER)[1] for x in (before, after))
+        assert direction(ex.quality, d_before, d_after) == (1 if ex.amount > 0 else -1)
         assert ex.instruction.split()[-1] in " ".join(PHRASES[(ex.quality, 1 if ex.amount > 0 else -1)])
     assert made >= 3
     assert stats.tries >= made

@@ -34,6 +34,19 @@ def off_by(key: str, i: int, value: int) -> dict:
     return d
 
 
+def patch_rewards(completions: list) -> dict[str, float | list]:
+    """Each patch reward's score of ``completions`` against ``truth()``, where every completion scores the same.
+
+    A reward on which the completions disagree is given as its list of scores, so the assertion shows them."""
+    a = [answer_text()] * len(completions)
+    out: dict = {}
+    for name in ("format", "keys", "distance", "gated_distance", "toolrl_exact", "gated_toolrl_exact"):
+        scores = R.REWARDS[name](completions, answer=a)
+        assert len(scores) == len(completions)
+        out[name] = scores[0] if len(set(scores)) == 1 else scores
+    return out
+
+
 def test_answer_format_and_tool_formats_read_the_same_patch():
     t = truth()
     forms = [
@@ -54,14 +67,8 @@ def test_answer_format_and_tool_formats_read_the_same_patch():
     ]
     for f in forms:
         assert R.extract_patch(f) == t, f
-    n = len(forms)
-    a = [answer_text()] * n
-    assert R.format_reward(forms) == [1.0] * n
-    assert R.keys_reward(forms) == [1.0] * n
-    assert R.distance_reward(forms, answer=a) == [1.0] * n
-    assert R.gated_distance_reward(forms, answer=a) == [1.0] * n
-    assert R.toolrl_exact_reward(forms, answer=a) == [3.0] * n
-    assert R.gated_toolrl_exact_reward(forms, answer=a) == [3.0] * n
+    assert patch_rewards(forms) == {"format": 1.0, "keys": 1.0, "distance": 1.0, "gated_distance": 1.0,
+                                    "toolrl_exact": 3.0, "gated_toolrl_exact": 3.0}
 
 
 def test_the_last_patch_and_the_render_call_win():
@@ -115,14 +122,8 @@ GARBAGE = [None, "", "no patch here", "{", "```json\n{\"modmatrix\": \n```", "<t
 
 
 def test_garbage_scores_the_minimum_without_exceptions():
-    n = len(GARBAGE)
-    a = [answer_text()] * n
-    assert R.format_reward(GARBAGE) == [0.0] * n
-    assert R.keys_reward(GARBAGE) == [0.0] * n
-    assert R.distance_reward(GARBAGE, answer=a) == [0.0] * n
-    assert R.gated_distance_reward(GARBAGE, answer=a) == [0.0] * n
-    assert R.toolrl_exact_reward(GARBAGE, answer=a) == [-3.0] * n
-    assert R.gated_toolrl_exact_reward(GARBAGE, answer=a) == [-3.0] * n
+    assert patch_rewards(GARBAGE) == {"format": 0.0, "keys": 0.0, "distance": 0.0, "gated_distance": 0.0,
+                                      "toolrl_exact": -3.0, "gated_toolrl_exact": -3.0}
 
 
 def test_partial_patches_get_partial_credit_but_no_format():

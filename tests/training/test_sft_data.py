@@ -10,22 +10,20 @@ from pathlib import Path
 
 import pytest
 
+from patchsmith.examples import load_examples
 from patchsmith.schema.compact import dumps_compact
 from patchsmith.schema.source_research import export_source_dict
-from patchsmith.schema.validate import parse_patch
 from patchsmith.training import rewards as R
 from patchsmith.training.sft_data import (LoadReport, SftRow, answer_example, build_sft_dataset,
                                           build_sft_dataset_with_stats, grpo_prompt, load_rows, load_rows_report,
                                           prepare, token_length_report, tool_example, tools_for_prompt,
                                           tools_system_text)
 
-from ..conftest import CAPTIONS, need
-
-REPO = Path(__file__).resolve().parents[2]
+from ..conftest import CAPTIONS, REPO, need
 
 
 def example_patches() -> list:
-    return [parse_patch(json.loads(p.read_text())["patch"]) for p in sorted((REPO / "examples").glob("*.json"))]
+    return [ex.patch for ex in load_examples(REPO / "examples")]
 
 
 @pytest.fixture(scope="module")
