@@ -47,13 +47,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..evals.descriptors import describe_audio
 from ..evals.distances import mel_filterbank
-from ..evals.edit_direction import AUDIBLE
+from ..evals.edit_direction import AUDIBLE, direction
 from ..schema.audio import AudioDescriptors
 from ..schema.patch import Patch
 from ..synth.edits import Change, adjust, apply_edits
 from ..synth.render import as_patch, render, render_batch
 from .library import LibraryError, LibraryPatch, RenderSettings, load_library
-from .modifiers import Modifier, agreement, direction, parse_modifiers, satisfied
+from .modifiers import Modifier, agreement, parse_modifiers, satisfied
 from .retrieval import BM25Index, split_head, tokenize
 
 MAX_TEXT = 4000  # characters; a description is a sentence or two, this is a guard against garbage

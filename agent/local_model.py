@@ -73,8 +73,8 @@ class LocalTransformersBackend(ModelBackend):
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as err:
-            raise BackendError(f"--model-path needs torch and transformers ({err}); install them with "
-                               "pip install 'patchsmith[train]'") from None
+            raise BackendError(f"{self.path}: running a checkpoint in-process needs torch and transformers ({err}); "
+                               "install them with pip install 'patchsmith[train]'") from None
         from transformers.utils import logging as hf_logging
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -176,12 +176,9 @@ def checkpoint_backend(path: str | Path, *, profile: str | None = None, thinking
     ``BackendError`` when the folder cannot be loaded."""
     prompt = choose_prompt(profile, checkpoint=path, output_parsing=output_parsing, patch_layout=patch_layout,
                            thinking=thinking, notes=notes)
-    if prompt is not None:
-        base = LocalTransformersBackend(path, enable_thinking=prompt.template_thinking, max_new_tokens=max_new_tokens,
-                                        device=device, timeout_s=timeout_s, text_arguments=True)
-    else:
-        base = LocalTransformersBackend(path, enable_thinking=bool(thinking), max_new_tokens=max_new_tokens,
-                                        device=device, timeout_s=timeout_s)
+    thinking_switch = bool(thinking) if prompt is None else prompt.template_thinking
+    base = LocalTransformersBackend(path, enable_thinking=thinking_switch, max_new_tokens=max_new_tokens, device=device,
+                                    timeout_s=timeout_s, text_arguments=prompt is not None)
     return prompt_backend(base, prompt, output_parsing=output_parsing, patch_layout=patch_layout,
                           render_args=render_args), prompt
 

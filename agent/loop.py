@@ -24,11 +24,11 @@ import json
 import time
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from .backends import BackendError, BackendTimeout, ModelBackend, ModelTurn, ToolCall
 from .mcp_client import ToolClient, ToolOutcome
-from .trained_prompt import FEEDBACK_PREFIX, PATCH_TOOL, TrainedPrompt
+from .trained_prompt import PATCH_TOOL, TrainedPrompt, feedback_text
 
 # Tools whose successful result defines "the current patch" and where it is found.
 _PATCH_FROM_ARGUMENTS = ("render_patch", "render_evidence")
@@ -60,6 +60,32 @@ class LoopLimits(BaseModel):
     max_turns: int = Field(12, ge=1, le=1000)
     max_tool_calls: int = Field(24, ge=0, le=10_000)
     max_seconds: float = Field(600.0, gt=0, le=86_400)
+
+
+LIMIT_FLAGS = {"max_turns": "--max-turns", "max_tool_calls": "--max-tool-calls", "max_seconds": "--max-seconds"}
+
+
+def loop_limits(max_turns: int, max_tool_calls: int, max_seconds: float) -> LoopLimits:
+    """The ``LoopLimits`` of the limit options; ``ValueError`` names each bad one by its flag and its bounds."""
+    try:
+        return LoopLimits(max_turns=max_turns, max_tool_calls=max_tool_calls, max_seconds=max_seconds)
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            name, value = str(e["loc"][0]), e["input"]
+            found = f"{value:g}" if isinstance(value, float) else value
+            lines.append(f"{LIMIT_FLAGS[name]}: found {found}, allowed {_bounds(name)}")
+        raise ValueError("\n".join(lines)) from None
+
+
+def _bounds(name: str) -> str:
+    """What one limit allows, read from ``LoopLimits``' own field bounds."""
+    meta = LoopLimits.model_fields[name].metadata
+    low = next(f">= {m.ge:g}" if hasattr(m, "ge") else f"> {m.gt:g}" for m in meta
+               if hasattr(m, "ge") or hasattr(m, "gt"))
+    high = next(m.le for m in meta if hasattr(m, "le"))
+    kind = "a number of seconds" if name == "max_seconds" else "an integer"
+    return f"{kind} {low} and <= {high:g}"
 
 
 class AgentError(RuntimeError):
@@ -170,8 +196,8 @@ class Agent:
             messages.append(turn.assistant_message())
             if not turn.tool_calls:
                 if turn.problems:  # unusable output: say why and let the model answer again
-                    text = (FEEDBACK_PREFIX + "\n" + "\n".join(f"- {p}" for p in turn.problems)
-                            + "\nAnswer again: call a tool, or give the patch as one ```json block.")
+                    text = feedback_text(turn.problems, "Answer again: call a tool, or give the patch as one ```json "
+                                                        "block.")
                     messages.append({"role": "user", "content": text})
                     self.transcript.add("feedback", turn=reply.turns, content=text)
                     continue

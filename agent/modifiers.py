@@ -36,7 +36,7 @@ from .tag_thresholds import (BRIGHT_RATIO, DARK_BRIGHTNESS, DARK_CENTROID_HZ, DA
                              VERY_BRIGHT_RATIO, VIBRATO_CENTS)
 
 # AUDIBLE, measure and direction (did a quality change audibly between two renders, and which way) live
-# in evals.edit_direction, shared with eval-refine; they stay importable from here for the designer.
+# in evals.edit_direction, shared with eval-refine; they stay importable from here (the modifier tests use them).
 __all__ = ["AUDIBLE", "MAX_AMOUNT", "QUALITIES", "Modifier", "ParsedModifiers", "agreement", "direction", "measure",
            "modifier_steps", "parse_modifiers", "satisfied"]
 

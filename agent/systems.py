@@ -24,8 +24,8 @@ one served with ``patchsmith serve-model``) its training prompt, ``agent`` the a
 every MCP tool; None: trained for a checkpoint that records patchsmith training, agent otherwise.
 
 Corrections are tool errors the model fixed: render calls that failed before the call whose patch the
-server accepted. ``make_refiner`` builds the same systems for ``eval-refine`` (a patch plus an
-instruction in, the edited patch out).
+server accepted. Every system that makes patches also ``refine``s them for ``eval-refine`` (a patch plus
+an instruction in, the edited patch out).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..evals.systems import (EvalRow, GroundTruthSystem, RenderSpec, SystemOutput, SystemUnavailable, WavFolderSystem,
@@ -97,7 +97,6 @@ class SystemOptions:
     prompt: str | None = None
     thinking: bool | None = None
     output_parsing: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def split_model_url(value: str, kind: str) -> tuple[str, str | None]:
@@ -132,6 +131,8 @@ def make_system(spec: str, options: SystemOptions | None = None) -> Any:
         allowed = "minimal or schema" if kind == "zeroshot" else "none"
         raise SystemUnavailable(f"--prompt {options.prompt}: a prompt profile is for openai: and checkpoint: "
                                 f"systems; {kind} takes {allowed}")
+    if options.output_parsing and kind not in ("openai", "checkpoint"):
+        raise SystemUnavailable(f"--output-parsing is for openai: and checkpoint: systems, not {kind}")
     if kind == "wavs":
         return WavFolderSystem(arg)
     if kind == "truth":
@@ -171,22 +172,16 @@ def _openai_system(backend: Any, options: SystemOptions, spec: str) -> "ToolMode
                                thinking=options.thinking, notes=notes)
     except ValueError as err:
         raise SystemUnavailable(f"--system {spec}: {err}") from None
-    if options.thinking is not None and prompt is None:
-        notes.append("--thinking is for the trained prompt or a checkpoint; an endpoint's thinking is set by its "
-                     "server, so it is not used")
     return ToolModelSystem(prompt_backend(backend, prompt, output_parsing=options.output_parsing), options,
                            kind="openai", spec=spec, prompt=prompt, notes=notes)
 
 
 def _checkpoint_backend(path: str, options: SystemOptions, notes: list[str]) -> tuple[Any, Any]:
     """The checkpoint's backend and prompt profile, chosen as ``design --model-path`` chooses them."""
+    from .local_model import DEFAULT_MAX_NEW_TOKENS, checkpoint_backend
+
     if not os.path.exists(path):
         raise SystemUnavailable(f"--system checkpoint:{path}: no such file or folder")
-    try:
-        from .local_model import DEFAULT_MAX_NEW_TOKENS, checkpoint_backend
-    except ImportError as err:
-        raise SystemUnavailable(f"--system checkpoint:{path}: local checkpoints need agent.local_model and the "
-                                f"'train' extra (pip install 'patchsmith[train]'): {err}") from None
     if options.strict_tools:
         raise SystemUnavailable(f"--system checkpoint:{path}: --strict-tools is for an OpenAI-compatible endpoint")
     try:
@@ -282,6 +277,7 @@ class ToolModelSystem:
         self.prompt = prompt
         self.notes = list(notes or [])
         self.name = getattr(backend, "name", kind)
+        self.limits = _loop_limits(options)
         self._tools: Any = None
 
     def describe(self) -> dict[str, Any]:
@@ -311,13 +307,11 @@ class ToolModelSystem:
 
     def _run(self, messages: list[dict[str, Any]]) -> SystemOutput:
         from .backends import BackendError
-        from .loop import Agent, AgentError, AgentLimitError, LoopLimits, Transcript
+        from .loop import Agent, AgentError, AgentLimitError, Transcript
 
-        limits = LoopLimits(max_turns=self.options.max_turns, max_tool_calls=self.options.max_tool_calls,
-                            max_seconds=self.options.max_seconds)
         transcript = Transcript()
         try:
-            agent = Agent(self.backend, self._client(), limits=limits, transcript=transcript, prompt=self.prompt)
+            agent = Agent(self.backend, self._client(), limits=self.limits, transcript=transcript, prompt=self.prompt)
         except AgentError as err:  # an MCP server without render_patch cannot serve the trained prompt
             raise SystemUnavailable(str(err)) from None
         start = time.monotonic()
@@ -364,6 +358,16 @@ class ToolModelSystem:
         tools, self._tools = self._tools, None
         if tools is not None:
             tools.__exit__(None, None, None)
+
+
+def _loop_limits(options: SystemOptions) -> Any:
+    """The agent's ``LoopLimits`` for one caption, or ``SystemUnavailable`` naming the bad option."""
+    from .loop import loop_limits
+
+    try:
+        return loop_limits(options.max_turns, options.max_tool_calls, options.max_seconds)
+    except ValueError as err:
+        raise SystemUnavailable("; ".join(str(err).splitlines())) from None
 
 
 def outcome_from_transcript(entries: list[dict[str, Any]]) -> SystemOutput:
@@ -428,6 +432,7 @@ class ZeroShotSystem:
 
     def _ask(self, messages: list[dict[str, Any]]) -> SystemOutput:
         from .backends import BackendError
+        from .trained_prompt import feedback_text
 
         out = SystemOutput()
         start = time.monotonic()
@@ -449,9 +454,7 @@ class ZeroShotSystem:
                 break
             out.error = "; ".join(problems[:3])
             messages = [*messages, {"role": "assistant", "content": turn.content or ""},
-                        {"role": "user", "content": "Your answer could not be used:\n"
-                         + "\n".join(f"- {p}" for p in problems) + "\nAnswer again with the corrected patch as one "
-                         "```json block."}]
+                        {"role": "user", "content": feedback_text(problems)}]
         out.elapsed_s = round(time.monotonic() - start, 3)
         return out
 

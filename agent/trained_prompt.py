@@ -38,6 +38,7 @@ PATCH_TOOL = "render_patch"
 CHECKPOINT_FILE = "patchsmith.json"  # written into every checkpoint by training.sft.finish_checkpoint
 # The loop's message for output it could not use (agent.loop); a trained model gets it with /no_think.
 FEEDBACK_PREFIX = "Your answer could not be used:"
+ANSWER_AGAIN = "Answer again with the corrected patch as one ```json block."
 
 
 # --- the messages -------------------------------------------------------------------------------------
@@ -92,6 +93,11 @@ def tools_system_text(tools: Any) -> str:
             + "\n</tools>\n\nFor each function call, return a json object with function name and arguments within "
               "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "
               "<args-json-object>}\n</tool_call>")
+
+
+def feedback_text(problems: list[str], ask: str = ANSWER_AGAIN) -> str:
+    """The user message that hands unusable output back: what was wrong, one line each, then what to do."""
+    return FEEDBACK_PREFIX + "\n" + "\n".join(f"- {p}" for p in problems) + "\n" + ask
 
 
 def think_block(cot: str | None) -> str:
@@ -194,8 +200,7 @@ class TrainedPrompt(BaseModel):
         reply = read_tool_message(m.get("content"))
         if reply.get("ok"):
             return
-        out.append(user_message(f"{FEEDBACK_PREFIX}\n- {reply.get('error')}\nAnswer again with the corrected patch "
-                                "as one ```json block.", False))
+        out.append(user_message(feedback_text([str(reply.get("error"))]), False))
 
 
 def _call_patch(call: dict[str, Any]) -> Patch | None:
@@ -269,8 +274,9 @@ def choose_prompt(profile: str | None, *, checkpoint: str | Path | None = None, 
     ``profile`` None means trained for a ``checkpoint`` patchsmith trained (its ``patchsmith.json`` or model
     card), agent otherwise. Under ``trained`` the format and thinking come from the checkpoint's record, else
     from the options (``output_parsing``: answer format; ``thinking``: `` /think``), and ``thinking`` overrides
-    the record's. What the caller should tell the user is appended to ``notes``. ``CheckpointRecordError``
-    for an unreadable record, ``ValueError`` for options that contradict the profile."""
+    the record's (an endpoint under the agent profile does not use it). What the caller should tell the user is
+    appended to ``notes``. ``CheckpointRecordError`` for an unreadable record, ``ValueError`` for options that
+    contradict the profile."""
     if profile is not None and profile not in PROFILES:
         raise ValueError(f"--prompt: found {profile!r}, allowed one of {', '.join(PROFILES)}")
     notes = notes if notes is not None else []
@@ -284,6 +290,9 @@ def choose_prompt(profile: str | None, *, checkpoint: str | Path | None = None, 
                      "--prompt trained sends it the training prompt anyway")
         return None
     if chosen == "agent":
+        if thinking is not None and folder is None:
+            notes.append("--thinking is for the trained prompt or a checkpoint; an endpoint's thinking is set by its "
+                         "server, so it is not used")
         return None
     if strict_tools:
         raise ValueError("--strict-tools: the trained prompt offers render_patch as it was trained (not strict); "
@@ -323,8 +332,8 @@ def prompt_backend(base: Any, prompt: TrainedPrompt | None, *, output_parsing: b
                                 render_args=render_args, as_given=prompt is not None)
 
 
-__all__ = ["CHECKPOINT_FILE", "CheckpointRecordError", "FEEDBACK_PREFIX", "FORMATS", "NO_THINK", "PATCH_TOOL",
-           "PROFILES", "THINK", "TrainedPrompt", "check_format", "checkpoint_record", "choose_prompt", "patch_answer",
-           "patch_block", "patch_call", "prompt_backend", "read_checkpoint_prompt", "refinement_message",
-           "render_arguments", "switch", "think_block", "tools_for_prompt", "tools_system_text", "trained_messages",
-           "trained_tools", "user_message", "write_checkpoint_record"]
+__all__ = ["ANSWER_AGAIN", "CHECKPOINT_FILE", "CheckpointRecordError", "FEEDBACK_PREFIX", "FORMATS", "NO_THINK",
+           "PATCH_TOOL", "PROFILES", "THINK", "TrainedPrompt", "check_format", "checkpoint_record", "choose_prompt",
+           "feedback_text", "patch_answer", "patch_block", "patch_call", "prompt_backend", "read_checkpoint_prompt",
+           "refinement_message", "render_arguments", "switch", "think_block", "tools_for_prompt", "tools_system_text",
+           "trained_messages", "trained_tools", "user_message", "write_checkpoint_record"]

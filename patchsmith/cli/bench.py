@@ -17,7 +17,7 @@ from typing import Any
 
 from .common import EXIT_OK, CliError, note
 from .evaluate import (add_render_arguments, add_run_arguments, add_system_arguments, build_system, check_numbers,
-                       check_out, execute, load_rows, metric_backends, render_spec)
+                       check_out, execute, load_rows, load_split_arg, metric_backends, render_spec)
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -61,8 +61,7 @@ def system_spec(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and write bench.json and leaderboard.md."""
-    from ..evals.bench import (SCHEMA_VERSION, SplitError, build_result, leaderboard_header, load_split,
-                               schema_text)
+    from ..evals.bench import SCHEMA_VERSION, build_result, leaderboard_header, schema_text
     from ..evals.runner import file_sha256
 
     if args.print_schema:
@@ -73,13 +72,10 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise CliError(f"bench needs {', '.join(missing)}")
     check_numbers(args)
-    render_spec(args)
+    render = render_spec(args)
     spec = system_spec(args)
     out = check_out(args.out)
-    try:
-        split = load_split(args.split)
-    except SplitError as err:
-        raise CliError(str(err)) from None
+    split = load_split_arg(args.split)
     rows = load_rows(args, split=split)
     found = {r.id for r in rows}
     if args.limit is None and len(found) < split.count:
@@ -100,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         return {"bench.json": result.model_dump_json(indent=1) + "\n",
                 "leaderboard.md": leaderboard_header() + "\n" + result.leaderboard_row + "\n"}
 
-    execute(args, rows, system, backends, out, title=f"patchsmith bench ({split.split}): {system.name}",
+    execute(args, rows, system, backends, out, render, title=f"patchsmith bench ({split.split}): {system.name}",
             extra_files=extra)
     result = holder["result"]
     a = result.aggregates

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .common import EXIT_BAD_INPUT, EXIT_OK, CliError, check_output_folder, note, write_atomic
+from .common import EXIT_BAD_INPUT, EXIT_OK, CliError, check_output_dir, check_output_folder, note, write_atomic
 from .design import add_agent_arguments, agent_errors, open_conversation, summary_lines, write_session
 
 HELP = """\
@@ -69,10 +69,7 @@ def _save(conversation: Any, target: Path) -> list[str]:
         check_output_folder(target, flag="save")
         write_atomic(target, patch_json(patch))
         return [str(target)]
-    if target.exists() and not target.is_dir():
-        raise CliError(f"save {target}: exists and is not a folder")
-    if not target.exists() and not target.parent.is_dir():
-        raise CliError(f"save {target}: the folder {target.parent} does not exist")
+    check_output_dir(target, "save")
     notes, names = write_session(target, conversation)
     for line in notes:
         note(line)

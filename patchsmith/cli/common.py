@@ -67,6 +67,15 @@ def check_output_folder(path: Path, flag: str = "-o") -> None:
         raise CliError(f"{where}: is a folder; allowed a file name")
 
 
+def check_output_dir(path: Path, flag: str) -> Path:
+    """Refuse an output folder that is a file or whose parent does not exist, before any work is done."""
+    if path.exists() and not path.is_dir():
+        raise CliError(f"{flag} {path}: exists and is not a folder")
+    if not path.exists() and not path.parent.is_dir():
+        raise CliError(f"{flag} {path}: the folder {path.parent} does not exist")
+    return path
+
+
 def write_atomic(path: Path, data: bytes | str) -> None:
     """Write a file through a temporary name beside it, so it is never seen half-written."""
     if not path.parent.is_dir():

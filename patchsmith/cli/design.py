@@ -6,7 +6,8 @@ With no model named, the offline designer answers (no network, no key). ``--mode
 fenced JSON patch rather than tool calls use ``--output-parsing`` (implied by ``--patch-layout``).
 ``--prompt trained`` (the default with ``--model-path``) sends a patchsmith-trained model the prompt it
 was trained on (``agent.trained_prompt``; format and thinking from the checkpoint's ``patchsmith.json``),
-``--prompt agent`` the agent's system prompt and every MCP tool. The tools come from the MCP server, in-process unless ``--mcp`` says otherwise.
+``--prompt agent`` the agent's system prompt and every MCP tool. The tools come from the MCP server,
+in-process unless ``--mcp`` says otherwise.
 
 DIR receives patch.json, sound.wav, voice.syx (when the topology is one of the 32 DX7 algorithms) and
 transcript.json, all together or not at all. The backend options and the session set-up are shared
@@ -23,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .common import EXIT_OK, CliError, note, write_folder
+from .common import EXIT_OK, CliError, check_output_dir, note, write_folder
 
 ENV_MODEL = "PATCHSMITH_MODEL"
 ENV_BASE_URL = "PATCHSMITH_BASE_URL"
@@ -84,8 +85,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return d
 
 
-def check_agent_arguments(args: argparse.Namespace) -> None:
-    """Refuse bad render settings and limits before anything starts."""
+def check_agent_arguments(args: argparse.Namespace) -> Any:
+    """Refuse bad render settings and limits before anything starts; the request's ``LoopLimits``."""
+    from ..agent.loop import loop_limits
     from ..agent.mcp_client import mcp_problem
     from ..synth.render import RenderError, check_request
 
@@ -96,12 +98,13 @@ def check_agent_arguments(args: argparse.Namespace) -> None:
                       3.0, 1.0, 48000)
     except RenderError as err:
         raise CliError(str(err)) from None
-    for flag, value, low in (("--max-turns", args.max_turns, 1), ("--max-tool-calls", args.max_tool_calls, 0)):
-        if value < low:
-            raise CliError(f"{flag}: found {value}, allowed an integer >= {low}")
-    for flag, value in (("--max-seconds", args.max_seconds), ("--timeout", args.timeout)):
-        if not value > 0:
-            raise CliError(f"{flag}: found {value:g}, allowed a number of seconds > 0")
+    try:
+        limits = loop_limits(args.max_turns, args.max_tool_calls, args.max_seconds)
+    except ValueError as err:
+        raise CliError(str(err).splitlines()) from None
+    if not args.timeout > 0:
+        raise CliError(f"--timeout: found {args.timeout:g}, allowed a number of seconds > 0")
+    return limits
 
 
 def prompt_profile(args: argparse.Namespace) -> Any:
@@ -138,8 +141,6 @@ def make_backend(args: argparse.Namespace, prompt: Any = None) -> Any:
     from ..agent.trained_prompt import prompt_backend
 
     parsing = args.output_parsing or args.patch_layout is not None
-    if args.thinking and prompt is None:
-        note("--thinking is for --model-path; an endpoint's thinking is set by its server, so it is not used")
     model = args.model or os.environ.get(ENV_MODEL) or None
     base_url = args.base_url or os.environ.get(ENV_BASE_URL) or None
     if model is None and base_url is None:
@@ -187,29 +188,28 @@ def _local_backend(args: argparse.Namespace) -> tuple[Any, Any]:
         note("--library is for the offline designer; --model-path is given, so it is not used")
     notes: list[str] = []
     try:
-        return checkpoint_backend(args.model_path, profile=args.prompt, thinking=args.thinking,
-                                  output_parsing=args.output_parsing, patch_layout=args.patch_layout,
-                                  max_new_tokens=args.max_new_tokens, timeout_s=args.timeout,
-                                  render_args=_render_args(args), notes=notes)
+        chosen = checkpoint_backend(args.model_path, profile=args.prompt, thinking=args.thinking,
+                                    output_parsing=args.output_parsing, patch_layout=args.patch_layout,
+                                    max_new_tokens=args.max_new_tokens, timeout_s=args.timeout,
+                                    render_args=_render_args(args), notes=notes)
     except (CheckpointRecordError, BackendError) as err:
         raise CliError(f"--model-path {err}") from None
     except ValueError as err:
         raise CliError(str(err)) from None
-    finally:
-        for line in notes:
-            note(line)
+    for line in notes:  # which prompt the model is sent: said only of a model that loaded
+        note(line)
+    return chosen
 
 
 @contextmanager
 def open_conversation(args: argparse.Namespace) -> Iterator[Any]:
     """A ``Conversation`` over the chosen backend and MCP transport, its tool audio in a temporary folder."""
     from ..agent.conversation import Conversation
-    from ..agent.loop import Agent, AgentError, LoopLimits
+    from ..agent.loop import Agent, AgentError
     from ..agent.mcp_client import ToolClient, ToolTransportError
 
-    check_agent_arguments(args)
+    limits = check_agent_arguments(args)
     backend, prompt = model_backend(args)
-    limits = LoopLimits(max_turns=args.max_turns, max_tool_calls=args.max_tool_calls, max_seconds=args.max_seconds)
     with tempfile.TemporaryDirectory(prefix="patchsmith-session-") as session:
         tools = ToolClient(args.mcp, audio_dir=Path(session) / "renders")
         try:
@@ -292,11 +292,7 @@ def _last_problems(conversation: Any) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Design one patch from the description and write its files."""
-    out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        raise CliError(f"-o {out}: exists and is not a folder")
-    if not out.exists() and not out.parent.is_dir():
-        raise CliError(f"-o {out}: the folder {out.parent} does not exist")
+    out = check_output_dir(Path(args.output), "-o")
     if not args.text.strip():
         raise CliError("TEXT: empty; describe a sound, e.g. \"deep punchy bass\"")
     with open_conversation(args) as conversation:

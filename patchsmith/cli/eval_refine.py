@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .common import EXIT_OK, CliError, write_texts
-from .evaluate import add_render_arguments, add_system_arguments, build_system, check_numbers, check_out, render_spec
+from .evaluate import (add_render_arguments, add_system_arguments, build_system, check_numbers, check_out,
+                       load_split_arg, render_spec)
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -54,13 +55,7 @@ def _patches_from_csv(args: argparse.Namespace) -> dict[str, Any]:
         raise CliError(f"--patches {args.patches}: {err.strerror or err}") from None
     patches = {r.id: r.patch for r in rows if r.patch is not None}
     if args.split:
-        from ..evals.bench import SplitError, load_split
-
-        try:
-            ids = load_split(args.split).ids
-        except SplitError as err:
-            raise CliError(str(err)) from None
-        patches = {i: patches[i] for i in ids if i in patches}
+        patches = {i: patches[i] for i in load_split_arg(args.split).ids if i in patches}
     if not patches:
         raise CliError(f"--patches {args.patches}: no usable patch" + (f" of split {args.split}" if args.split else ""))
     return patches
@@ -117,8 +112,6 @@ def run(args: argparse.Namespace) -> int:
     from ..evals.systems import SystemUnavailable
 
     check_numbers(args)
-    if args.limit is not None and args.limit < 1:
-        raise CliError(f"--limit: found {args.limit}, allowed an integer >= 1")
     render = render_spec(args)
     out = check_out(args.out)
     items = instruction_set(args)

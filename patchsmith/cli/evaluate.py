@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .common import EXIT_OK, CliError, note
+from .common import EXIT_OK, CliError, check_output_dir, note
 
 ROLES = ("embedder", "text_audio", "classifier", "timbral")
 
@@ -114,14 +114,21 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def check_numbers(args: argparse.Namespace) -> None:
     """Refuse impossible limits before anything starts."""
-    for flag, value, low in (("--max-turns", args.max_turns, 1), ("--max-tool-calls", args.max_tool_calls, 0),
-                             ("--max-corrections", args.max_corrections, 0), ("--bootstrap", args.bootstrap, 1),
+    from ..agent.loop import loop_limits
+    from ..agent.systems import SystemOptions
+
+    try:  # the bounds of the agent's loop (eval has no --max-seconds: the systems' default)
+        loop_limits(args.max_turns, args.max_tool_calls, SystemOptions.max_seconds)
+    except ValueError as err:
+        raise CliError(str(err).splitlines()) from None
+    for flag, value, low in (("--max-corrections", args.max_corrections, 0), ("--bootstrap", args.bootstrap, 1),
                              ("--set-bootstrap", getattr(args, "set_bootstrap", 0), 0),
                              ("--examples", getattr(args, "examples", 0), 0)):
         if value < low:
             raise CliError(f"{flag}: found {value}, allowed an integer >= {low}")
-    if getattr(args, "limit", None) is not None and args.limit < 1:
-        raise CliError(f"--limit: found {args.limit}, allowed an integer >= 1")
+    for flag, value in (("--limit", getattr(args, "limit", None)), ("--max-tokens", args.max_tokens)):
+        if value is not None and value < 1:
+            raise CliError(f"{flag}: found {value}, allowed an integer >= 1")
     if not args.timeout > 0:
         raise CliError(f"--timeout: found {args.timeout:g}, allowed a number of seconds > 0")
 
@@ -165,8 +172,6 @@ def build_system(spec: str, args: argparse.Namespace) -> Any:
         if args.prompt in ZEROSHOT_PROMPTS and kind != "zeroshot":
             raise SystemUnavailable(f"--prompt {args.prompt} is the zero-shot prompt (zeroshot: systems); for {kind} "
                                     "give --prompt trained or agent, or leave it out")
-        if args.output_parsing and kind not in ("openai", "checkpoint"):
-            raise SystemUnavailable(f"--output-parsing is for openai: and checkpoint: systems, not {kind}")
         system = make_system(spec, system_options(args))
     except SystemUnavailable as err:
         raise CliError(str(err)) from None
@@ -224,12 +229,17 @@ def metric_backends(args: argparse.Namespace) -> Any:
 
 def check_out(path: str) -> Path:
     """The output folder: may exist (resume) but must be a folder, and its parent must exist."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise CliError(f"--out {out}: exists and is not a folder")
-    if not out.exists() and not out.parent.is_dir():
-        raise CliError(f"--out {out}: the folder {out.parent} does not exist")
-    return out
+    return check_output_dir(Path(path), "--out")
+
+
+def load_split_arg(name: str) -> Any:
+    """The split ``--split`` names (``evals.bench.load_split``), or ``CliError``."""
+    from ..evals.bench import SplitError, load_split
+
+    try:
+        return load_split(name)
+    except SplitError as err:
+        raise CliError(str(err)) from None
 
 
 def load_rows(args: argparse.Namespace, ids: list[str] | None = None, split: Any = None) -> list[Any]:
@@ -256,15 +266,15 @@ def load_rows(args: argparse.Namespace, ids: list[str] | None = None, split: Any
     return rows
 
 
-def execute(args: argparse.Namespace, rows: list[Any], system: Any, backends: Any, out: Path, *, title: str,
-            extra_files: Any = None) -> Any:
+def execute(args: argparse.Namespace, rows: list[Any], system: Any, backends: Any, out: Path, render: Any, *,
+            title: str, extra_files: Any = None) -> Any:
     """Run the evaluation, turning the runner's errors into ``CliError``; closes the system."""
     from ..evals.metrics.backends import BackendUnavailable
     from ..evals.runner import EvalInputError, run_eval
     from ..evals.systems import SystemUnavailable
 
     try:
-        return run_eval(rows, system, out, backends=backends, render=render_spec(args), failed=args.failed,
+        return run_eval(rows, system, out, backends=backends, render=render, failed=args.failed,
                         resume=not args.fresh, n_boot=args.bootstrap, set_boot=args.set_bootstrap, seed=args.seed,
                         quiet=args.quiet or not sys.stderr.isatty(), examples=args.examples, plots=not args.no_plots,
                         title=title, extra_files=extra_files)
@@ -294,19 +304,12 @@ def print_summary(run: Any, out: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate the system on the captions and write the report."""
     check_numbers(args)
-    render_spec(args)
+    render = render_spec(args)
     out = check_out(args.out)
-    split = None
-    if args.split:
-        from ..evals.bench import SplitError, load_split
-
-        try:
-            split = load_split(args.split)
-        except SplitError as err:
-            raise CliError(str(err)) from None
+    split = load_split_arg(args.split) if args.split else None
     rows = load_rows(args, split=split)
     backends = metric_backends(args)  # a bad backend is refused before the system runs
     system = build_system(args.system, args)
-    result = execute(args, rows, system, backends, out, title=f"patchsmith eval: {system.name}")
+    result = execute(args, rows, system, backends, out, render, title=f"patchsmith eval: {system.name}")
     print_summary(result, out)
     return EXIT_OK

@@ -64,11 +64,9 @@ def run(args: argparse.Namespace) -> int:
                                gpu_memory_utilization=args.gpu_memory_utilization,
                                api_key=os.environ.get("PATCHSMITH_API_KEY") or None,
                                reasoning=not args.no_reasoning_parser, extra_args=extra)
-    except ValidationError as err:
-        flags = {"port": "--port", "tensor_parallel_size": "--tensor-parallel-size", "host": "--host",
-                 "max_model_len": "--max-model-len", "gpu_memory_utilization": "--gpu-memory-utilization"}
-        raise CliError([f"{flags.get(str(e['loc'][0]), e['loc'][0])}: found {e.get('input')!r}, "
-                        f"{e['msg'].lower()}" for e in err.errors()]) from None
+    except ValidationError as err:  # each field is the option of the same name
+        raise CliError([f"--{str(e['loc'][0]).replace('_', '-')}: found {e.get('input')!r}, {e['msg'].lower()}"
+                        for e in err.errors()]) from None
     problems = serve_problems(options)
     if problems:
         raise CliError(problems)

@@ -302,6 +302,10 @@ def test_served_checkpoint_in_the_answer_format(tiny):
     ("offline", SystemOptions(prompt="agent"), "a prompt profile is for openai: and checkpoint:"),
     ("openai:m@http://127.0.0.1:9/v1", SystemOptions(prompt="trained", strict_tools=True), "--strict-tools"),
     ("openai:m@http://127.0.0.1:9/v1", SystemOptions(prompt="json"), "allowed one of trained, agent"),
+    ("openai:m@http://127.0.0.1:9/v1", SystemOptions(max_tool_calls=-1), "--max-tool-calls: found -1, allowed an "
+                                                                          "integer >= 0"),
+    ("offline", SystemOptions(output_parsing=True), "--output-parsing is for openai: and checkpoint: systems, not "
+                                                    "offline"),
 ])
 def test_prompt_profile_misuse_is_refused(spec, options, message):
     with pytest.raises(SystemUnavailable, match=message):

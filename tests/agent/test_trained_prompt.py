@@ -175,3 +175,19 @@ def test_model_card_fallback(tmp_path):
                                         enable_thinking=True, versions={"python": "3"}))
     got = read_checkpoint_prompt(tmp_path)
     assert (got.fmt, got.think, got.template_thinking) == ("tools", True, True)
+
+
+def test_thinking_for_an_endpoint_under_the_agent_profile_is_noted_as_unused(tmp_path):
+    from patchsmith.agent.trained_prompt import choose_prompt
+
+    for thinking in (True, False):
+        notes: list[str] = []
+        assert choose_prompt("agent", thinking=thinking, notes=notes) is None
+        assert notes == ["--thinking is for the trained prompt or a checkpoint; an endpoint's thinking is set by its "
+                         "server, so it is not used"]
+    quiet: list[str] = []
+    assert choose_prompt(None, notes=quiet) is None and quiet == []  # no --thinking given: nothing to say
+    assert choose_prompt("agent", checkpoint=tmp_path, thinking=True, notes=quiet) is None
+    assert quiet == []  # a checkpoint's template takes it as enable_thinking
+    trained = choose_prompt("trained", thinking=True, notes=quiet)
+    assert trained is not None and trained.think and not any("--thinking" in n for n in quiet)

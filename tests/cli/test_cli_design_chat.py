@@ -127,6 +127,8 @@ def test_design_keeps_an_existing_folder_intact_on_failure(cli, tmp_path):
     (["--base-url", "http://127.0.0.1:9/v1"], "--model"),
     (["--mcp", "carrier-pigeon"], "--mcp"),
     (["--max-turns", "0"], "--max-turns"),
+    (["--max-turns", "100000"], "--max-turns: found 100000, allowed an integer >= 1 and <= 1000"),
+    (["--max-seconds", "1e400"], "--max-seconds: found inf, allowed a number of seconds > 0 and <= 86400"),
 ])
 def test_design_bad_arguments(cli, args, message):
     r = cli("design", "bass", "-o", "out", *args)

@@ -127,6 +127,11 @@ def test_bad_input_exits_2_and_writes_nothing(cli, tiny, tmp_path):
         (("eval", "--captions", captions, "--embedder", "word2vec", "--out", out), "--embedder word2vec: unknown"),
         (("eval", "--captions", captions, "--hold-s", "-1", "--out", out), "hold"),
         (("eval", "--captions", captions, "--out", tmp_path / "no" / "such"), "does not exist"),
+        (("eval", "--captions", captions, "--out", wrong), f"--out {wrong}: exists and is not a folder"),
+        (("eval", "--captions", captions, "--max-tokens", "0", "--out", out), "--max-tokens: found 0, allowed an "
+                                                                             "integer >= 1"),
+        (("eval", "--captions", captions, "--max-turns", "5000", "--out", out), "--max-turns: found 5000, allowed an "
+                                                                               "integer >= 1 and <= 1000"),
         (("bench", "--captions", captions, "--out", out), "bench needs --patches"),
         (("bench", "--captions", captions, "--patches", patches, "--out", out), "name the system"),
         (("bench", "--captions", captions, "--patches", patches, "--out", out, "--system", "offline", "--model", "m"),
