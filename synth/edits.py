@@ -1066,6 +1066,17 @@ def _chorus_pairs(d: Mapping[str, Any], v: _Voice) -> list[tuple[int, int, float
     return pairs
 
 
+def _put_detunes(e: _Edit, ops: Sequence[int], before: Mapping[int, int] | Sequence[int],
+                 after: Mapping[int, int] | Sequence[int]) -> list[str]:
+    """Set the detune of each operator in ``ops`` whose value changes; the moves as ``OPn a->b`` texts."""
+    moved = []
+    for o in ops:
+        if after[o] != before[o]:
+            e.put("detune", (o,), after[o])
+            moved.append(f"OP{o + 1} {before[o]}->{after[o]}")
+    return moved
+
+
 def _widen_beats(e: _Edit, a: int) -> bool:
     """More detune: widen the mismatch of the partials that beat; False when none nearly coincide.
 
@@ -1115,11 +1126,7 @@ def _widen_beats(e: _Edit, a: int) -> bool:
         e.notes.append("nothing to change: the detune of the operators whose partials beat is already at its "
                        "limits (+-7) in every direction that would make them beat faster")
         return True
-    moved = []
-    for o in ops:
-        if det0[o] != start[o]:
-            e.put("detune", (o,), det0[o])
-            moved.append(f"OP{o + 1} {start[o]}->{det0[o]}")
+    moved = _put_detunes(e, ops, start, det0)
     e.notes.append(f"widened the detune between the operators whose partials beat ({'; '.join(moved)}): "
                    f"the beats get faster (slow ones towards {BEAT_FULL_HZ:g} Hz), a wider chorus")
     return True
@@ -1192,11 +1199,7 @@ def _less_detune(e: _Edit, a: int) -> None:
     full = {o: d["detune"][o] for o in range(6)}
     if (any(pulled[o] != full[o] for o in ops)
             and _mismatch(d, pairs, {**full, **pulled}) < _mismatch(d, pairs, full) - 1e-9):
-        moved = []
-        for o in ops:
-            if pulled[o] != full[o]:
-                e.put("detune", (o,), pulled[o])
-                moved.append(f"OP{o + 1} {full[o]}->{pulled[o]}")
+        moved = _put_detunes(e, ops, full, pulled)
         e.notes.append(f"pulled the detune towards {ref} ({'; '.join(moved)}; the beating partials were up to "
                        f"{worst:.1f} cents apart)")
         return
