@@ -33,7 +33,6 @@ or the dataset builder's Parquet output.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -165,7 +164,7 @@ class Library(Sequence[LibraryPatch]):
 
         Rows whose patch does not import, and patches without a caption, are left out.
         """
-        from ..schema.source_research import SourceResearchError, read_source_csv
+        from ..schema.source_research import SourceResearchError, read_caption_csv, read_source_csv
 
         try:
             rows = {r.id: r for r in read_source_csv(patches_csv) if r.patch is not None}
@@ -174,18 +173,15 @@ class Library(Sequence[LibraryPatch]):
         captions: dict[str, list[str]] = {}
         names: dict[str, str] = {}
         try:
-            with open(captions_csv, newline="", encoding="utf-8") as f:
-                reader = csv.DictReader(f)
-                missing = [c for c in ("id", "caption") if c not in (reader.fieldnames or ())]
-                if missing:
-                    raise LibraryError([f"{captions_csv}: missing column(s) {', '.join(missing)}"])
-                for rec in reader:
-                    cid, caption = (rec.get("id") or "").strip(), (rec.get("caption") or "").strip()
-                    if cid and caption:
-                        captions.setdefault(cid, []).append(caption)
-                        names.setdefault(cid, (rec.get("name") or "").strip())
-        except (OSError, UnicodeDecodeError, csv.Error) as err:
+            caption_rows = read_caption_csv(captions_csv)
+        except SourceResearchError as err:
+            raise LibraryError([str(err)]) from None
+        except OSError as err:
             raise LibraryError([f"{captions_csv}: not a readable CSV file ({err})"]) from None
+        for rec in caption_rows:
+            if rec.id and rec.caption:
+                captions.setdefault(rec.id, []).append(rec.caption)
+                names.setdefault(rec.id, rec.name)
         entries = []
         for cid, caps in captions.items():
             row = rows.get(cid)

@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -244,31 +245,8 @@ class ToolClient:
 
     def _outcome(self, name: str, result: Any, elapsed: float) -> ToolOutcome:
         """Split an MCP ``CallToolResult`` into summary text, structured result and saved audio."""
-        texts, audio, links = [], [], []
-        structured = result.structured_content
-        dumped = json.dumps(structured, sort_keys=True) if structured is not None else None
-        for block in result.content or []:
-            kind = getattr(block, "type", None)
-            if kind == "text":
-                # The SDK mirrors structured output as a JSON text block; the model gets it once, as "result".
-                if dumped is not None and _same_json(block.text, dumped):
-                    continue
-                texts.append(block.text)
-            elif kind == "audio":
-                audio.append(self._save_audio(name, block.data, block.mime_type))
-            elif kind == "resource":
-                res = block.resource
-                blob = getattr(res, "blob", None)
-                mime = getattr(res, "mime_type", None) or ""
-                if blob is not None and mime.startswith("audio/"):
-                    audio.append(self._save_audio(name, blob, mime))
-                elif getattr(res, "text", None) is not None:
-                    texts.append(res.text)
-                links.append(str(res.uri))
-            elif kind == "resource_link":
-                links.append(str(block.uri))
-        return ToolOutcome(name=name, is_error=bool(result.is_error), text="\n".join(t for t in texts if t),
-                           structured=structured, audio=audio, links=links, elapsed_s=round(elapsed, 4))
+        return tool_outcome(name, result, elapsed,
+                            save_audio=lambda data, mime: self._save_audio(name, data, mime))
 
     def _save_audio(self, name: str, data: str, mime_type: str) -> AudioFile:
         try:
@@ -284,6 +262,48 @@ class ToolClient:
             target.write_bytes(raw)
             path = str(target)
         return AudioFile(path=path, mime_type=mime_type, bytes=len(raw), sha256=hashlib.sha256(raw).hexdigest())
+
+
+def tool_outcome(name: str, result: Any, elapsed: float = 0.0,
+                 save_audio: Callable[[str, str], AudioFile] | None = None) -> ToolOutcome:
+    """The ``ToolOutcome`` of an MCP ``CallToolResult``: summary text, structured result, links and audio.
+
+    ``save_audio(data, mime_type)`` stores an audio block; without it audio is only counted (an empty
+    ``AudioFile``), which is all ``ToolOutcome.message_content`` uses. The agent (``ToolClient``) and the
+    training data (``training.sft_data``) both call this, so the tool messages they show a model agree.
+    """
+    texts, audio, links = [], [], []
+    structured = result.structured_content
+    dumped = json.dumps(structured, sort_keys=True) if structured is not None else None
+
+    def keep_audio(data: str, mime_type: str) -> None:
+        if save_audio is not None:
+            audio.append(save_audio(data, mime_type))
+        else:
+            audio.append(AudioFile(path="", mime_type=mime_type, bytes=0, sha256=""))
+
+    for block in result.content or []:
+        kind = getattr(block, "type", None)
+        if kind == "text":
+            # The SDK mirrors structured output as a JSON text block; the model gets it once, as "result".
+            if dumped is not None and _same_json(block.text, dumped):
+                continue
+            texts.append(block.text)
+        elif kind == "audio":
+            keep_audio(block.data, block.mime_type)
+        elif kind == "resource":
+            res = block.resource
+            blob = getattr(res, "blob", None)
+            mime = getattr(res, "mime_type", None) or ""
+            if blob is not None and mime.startswith("audio/"):
+                keep_audio(blob, mime)
+            elif getattr(res, "text", None) is not None:
+                texts.append(res.text)
+            links.append(str(res.uri))
+        elif kind == "resource_link":
+            links.append(str(block.uri))
+    return ToolOutcome(name=name, is_error=bool(result.is_error), text="\n".join(t for t in texts if t),
+                       structured=structured, audio=audio, links=links, elapsed_s=round(elapsed, 4))
 
 
 def _same_json(text: str, dumped: str) -> bool:

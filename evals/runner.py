@@ -111,7 +111,7 @@ def load_rows(captions_csv: str | os.PathLike[str], patches_csv: str | os.PathLi
     Returns (rows, notes): a caption row with an empty caption, a patch that does not import, or an id
     of ``ids`` found in no row is left out with a note. ``EvalInputError`` for files that cannot be used.
     """
-    from ..schema.source_research import SourceResearchError, read_source_csv
+    from ..schema.source_research import SourceResearchError, read_caption_csv, read_source_csv
 
     path = Path(captions_csv)
     if not path.is_file():
@@ -119,23 +119,16 @@ def load_rows(captions_csv: str | os.PathLike[str], patches_csv: str | os.PathLi
     notes: list[str] = []
     captions: dict[str, tuple[str, str]] = {}
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in ("id", "caption") if c not in (reader.fieldnames or ())]
-            if missing:
-                raise EvalInputError(f"--captions {path}: missing column(s) {', '.join(missing)} (found "
-                                     f"{', '.join(c for c in reader.fieldnames or () if c) or 'none'}); allowed a "
-                                     "source-research caption CSV with 'id' and 'caption' columns")
-            for rec in reader:
-                cid, cap = (rec.get("id") or "").strip(), (rec.get("caption") or "").strip()
-                if not cid:
-                    continue
-                if not cap:
-                    notes.append(f"caption id {cid}: empty caption, left out")
-                    continue
-                captions.setdefault(cid, (cap, (rec.get("name") or "").strip()))
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise EvalInputError(f"--captions {path}: not a readable CSV file ({err})") from None
+        caption_rows = read_caption_csv(path)
+    except SourceResearchError as err:  # "<path>: missing column(s) ..." or "<path>: not a readable CSV file (...)"
+        raise EvalInputError(f"--captions {err}") from None
+    for rec in caption_rows:
+        if not rec.id:
+            continue
+        if not rec.caption:
+            notes.append(f"caption id {rec.id}: empty caption, left out")
+            continue
+        captions.setdefault(rec.id, (rec.caption, rec.name))
     if not captions:
         raise EvalInputError(f"--captions {path}: no captioned rows")
     truths: dict[str, dict[str, Any]] = {}

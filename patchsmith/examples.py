@@ -23,18 +23,15 @@ from typing import Any
 
 from .schema.compact import dumps_compact
 from .schema.patch import Patch
+from .schema.problems import ProblemsError
 from .schema.validate import validate
 from .synth.render import parse_render_settings
 
 EXAMPLE_KEYS: tuple[str, ...] = ("name", "captions", "render", "patch")
 
 
-class ExampleError(ValueError):
+class ExampleError(ProblemsError):
     """An example file that cannot be used; ``problems`` holds one line per problem."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
 
 
 @dataclass(frozen=True)

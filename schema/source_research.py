@@ -11,7 +11,10 @@ That format (``shared/reference/dx7.md`` §1.2-1.5) has the same 12 core keys as
 * each dict carries ``name`` and a ``has_fixed_freq`` (or ``has_fixed_freqs``) flag; the flag is
   derived data and ignored.
 
-Everything is converted to the project's OP1-first ``Patch`` here and nowhere else.
+Everything is converted to the project's OP1-first ``Patch`` here and nowhere else. The captions
+CSV beside a patch CSV (``DX7_*_captions.csv``: ``,id,wav_path,name,caption``) is read here too
+(``read_caption_csv``, ``first_captions``), so every caller reads it the same way and keeps an id's
+first caption.
 """
 
 from __future__ import annotations
@@ -57,6 +60,15 @@ class SourceRow:
     patch: Patch | None
     error: str | None
     notes: tuple[str, ...] = ()  # what was repaired on import (unprintable name characters)
+
+
+@dataclass(frozen=True)
+class CaptionRow:
+    """One row of a source-research caption CSV (``DX7_*_captions.csv``), cells stripped."""
+
+    id: str
+    caption: str  # "" for an empty cell: kept, so that a caller can say it left the row out
+    name: str  # "" when the CSV has no name column or the cell is empty
 
 
 def parse_source_text(text: str) -> dict[str, Any]:
@@ -252,3 +264,45 @@ def parse_source_csv(lines: Iterable[str], name: str) -> list[SourceRow]:
     except (csv.Error, UnicodeDecodeError) as err:
         raise SourceResearchError(f"{name}: not a readable CSV file ({err})") from None
     return rows
+
+
+CAPTION_COLUMNS: tuple[str, ...] = ("id", "caption")  # required; ``name`` (and ``wav_path``) are optional
+
+
+def read_caption_csv(path: str | Path) -> list[CaptionRow]:
+    """Every row of a source-research caption CSV (``DX7_*_captions.csv``), in file order."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return parse_caption_csv(f, str(path))
+
+
+def parse_caption_csv(lines: Iterable[str], name: str) -> list[CaptionRow]:
+    """``read_caption_csv`` for CSV text already open (a file, decoded bytes); ``name`` says where in errors.
+
+    Nothing is left out: rows with an empty id or caption come back with ``""`` there, repeated ids
+    each come back in file order (``first_captions`` keeps the first caption of each id).
+    """
+    rows: list[CaptionRow] = []
+    try:
+        reader = csv.DictReader(lines)
+        found = reader.fieldnames or ()
+        absent = [c for c in CAPTION_COLUMNS if c not in found]
+        if absent:
+            raise SourceResearchError(
+                f"{name}: missing column(s) {', '.join(absent)} (found {', '.join(c for c in found if c) or 'none'}); "
+                "allowed a source-research caption CSV with 'id' and 'caption' columns"
+            )
+        for record in reader:
+            rows.append(CaptionRow(id=(record.get("id") or "").strip(), caption=(record.get("caption") or "").strip(),
+                                   name=(record.get("name") or "").strip()))
+    except (csv.Error, UnicodeDecodeError) as err:
+        raise SourceResearchError(f"{name}: not a readable CSV file ({err})") from None
+    return rows
+
+
+def first_captions(rows: Iterable[CaptionRow]) -> dict[str, CaptionRow]:
+    """id -> the first row of that id with a caption, in file order (rows without id or caption are ignored)."""
+    out: dict[str, CaptionRow] = {}
+    for row in rows:
+        if row.id and row.caption:
+            out.setdefault(row.id, row)
+    return out

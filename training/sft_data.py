@@ -17,7 +17,8 @@ the refinement turn, how past assistant turns look) comes from ``agent.trained_p
 Refinement turns (``training.refinement_data``) follow the agent's own refinement message
 (``agent.output_parsing.compose_request``: the words, then the current patch as fenced JSON) with
 `` /no_think``; in the tools format each call is answered by the tool message the agent would send
-(``render_patch`` run in-process, formatted by ``agent.mcp_client.ToolOutcome.message_content``).
+(``render_patch`` run in-process, split by ``agent.mcp_client.tool_outcome`` as the agent splits it, and
+formatted by ``ToolOutcome.message_content``).
 
 GRPO has no per-row ``tools`` column (§3.1, gotcha 5): ``grpo_prompt(row, "tools")`` puts the tools block
 into a system message, word for word as the Qwen3 template writes it, so conversational GRPO prompts
@@ -168,29 +169,12 @@ def render_tool_message(patch: Patch) -> str:
         return hit
     import anyio
 
-    from ..agent.mcp_client import AudioFile, ToolOutcome
+    from ..agent.mcp_client import tool_outcome
     from ..server.tools import call_tool
 
     state = _server_state()
     result = anyio.run(call_tool, state, PATCH_TOOL, {"patch": patch.to_dict(full=False)})
-    structured = result.structured_content
-    dumped = json.dumps(structured, sort_keys=True) if structured is not None else None
-    texts, audio, links = [], [], []
-    for block in result.content or []:  # the agent's own split (ToolClient._outcome), without saving audio
-        kind = getattr(block, "type", None)
-        if kind == "text":
-            try:
-                same = dumped is not None and json.dumps(json.loads(block.text), sort_keys=True) == dumped
-            except (ValueError, TypeError):
-                same = False
-            if not same:
-                texts.append(block.text)
-        elif kind == "audio":
-            audio.append(AudioFile(path="", mime_type=block.mime_type, bytes=0, sha256=""))
-        elif kind == "resource_link":
-            links.append(str(block.uri))
-    outcome = ToolOutcome(name=PATCH_TOOL, is_error=bool(result.is_error), text="\n".join(t for t in texts if t),
-                          structured=structured, audio=audio, links=links)
+    outcome = tool_outcome(PATCH_TOOL, result)  # the agent's own split (ToolClient), audio counted, not saved
     text = outcome.message_content()
     if len(_TOOL_MESSAGES) < 100_000:
         _TOOL_MESSAGES[key] = text
@@ -256,8 +240,6 @@ def _parquet_files(path: Path) -> list[Path]:
 
 def load_rows_report(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[SftRow], LoadReport]:
     """Rows from source-research CSVs (patches joined with their captions CSV) and dataset Parquet, with a report."""
-    import csv
-
     report = LoadReport()
     paths = [Path(p) for p in paths]
     if not paths:
@@ -298,17 +280,15 @@ def load_rows_report(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[SftR
     if unused:
         raise ValueError("captions CSV(s) without their patches CSV: " + ", ".join(map(str, unused))
                          + " (name them X.csv and X_captions.csv, or give exactly one of each)")
-    from ..schema.source_research import read_source_csv
+    from ..schema.source_research import first_captions, read_caption_csv, read_source_csv
 
     for pc, cc in pairs:
         report.files.append(str(pc))
         captions: dict[str, str] = {}
         if cc is not None:
             report.files.append(str(cc))
-            with open(cc, newline="", encoding="utf-8") as f:
-                for rec in csv.DictReader(f):
-                    if rec.get("caption") and rec.get("id") is not None:
-                        captions[rec["id"].strip()] = rec["caption"].strip()
+            # The first caption of an id, as the dataset builder and the evaluation runner take it.
+            captions = {cid: row.caption for cid, row in first_captions(read_caption_csv(cc)).items()}
         for sr in read_source_csv(pc):
             report.rows_read += 1
             where = f"{pc.name} id {sr.id}"

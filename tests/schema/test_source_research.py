@@ -13,9 +13,13 @@ from hypothesis import strategies as st
 from patchsmith.schema.algorithms import ALGORITHMS, algorithm_of
 from patchsmith.schema.patch import Patch
 from patchsmith.schema.source_research import (
+    CaptionRow,
     SourceResearchError,
     export_source_dict,
+    first_captions,
     import_source_dict,
+    parse_caption_csv,
+    read_caption_csv,
     read_source_csv,
     repair_name,
 )
@@ -292,3 +296,59 @@ def test_read_source_csv_reports_bad_rows(tmp_path):
     (tmp_path / "nocols.csv").write_text("a,b\n1,2\n", encoding="utf-8")
     with pytest.raises(SourceResearchError, match="missing column"):
         read_source_csv(tmp_path / "nocols.csv")
+
+
+# --- the caption CSV (DX7_*_captions.csv: ",id,wav_path,name,caption") ---------------------------------------
+
+
+def test_read_caption_csv_keeps_every_row_in_file_order(tmp_path):
+    path = tmp_path / "DX7_TEST_captions.csv"
+    path.write_text(
+        ",id,wav_path,name,caption\n"
+        "0,7,a.wav,  Brass 1 , Bright brass \n"
+        "1,3,b.wav,Piano,\n"  # an empty caption: kept as "", not dropped
+        "2,7,c.wav,Brass 1,Second take\n"  # a repeated id keeps its place
+        '3,3,d.wav,Piano,"Soft, warm piano"\n'
+        "4,,e.wav,,orphan\n",
+        encoding="utf-8",
+    )
+    rows = read_caption_csv(path)
+    assert rows == [
+        CaptionRow(id="7", caption="Bright brass", name="Brass 1"),
+        CaptionRow(id="3", caption="", name="Piano"),
+        CaptionRow(id="7", caption="Second take", name="Brass 1"),
+        CaptionRow(id="3", caption="Soft, warm piano", name="Piano"),
+        CaptionRow(id="", caption="orphan", name=""),
+    ]
+    # The first caption of an id wins; an empty caption or id never does.
+    first = first_captions(rows)
+    assert list(first) == ["7", "3"]
+    assert first["7"].caption == "Bright brass" and first["3"].caption == "Soft, warm piano"
+
+
+def test_parse_caption_csv_without_name_column():
+    rows = parse_caption_csv(["id,caption\n", "1,hello\n"], "mem.csv")
+    assert rows == [CaptionRow(id="1", caption="hello", name="")]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("id,text\n1,hello\n", "mem.csv: missing column(s) caption (found id, text)"),
+    ("", "mem.csv: missing column(s) id, caption (found none)"),
+])
+def test_parse_caption_csv_names_missing_columns(text, expected):
+    with pytest.raises(SourceResearchError) as err:
+        parse_caption_csv(text.splitlines(keepends=True), "mem.csv")
+    assert str(err.value).startswith(expected) and "allowed" in str(err.value)
+
+
+def test_read_caption_csv_refuses_bad_utf8(tmp_path):
+    path = tmp_path / "bad_captions.csv"
+    path.write_bytes(b"id,caption\n1,caf\xe9 \xff\n")
+    with pytest.raises(SourceResearchError, match=r"bad_captions\.csv: not a readable CSV file \(.*utf-8"):
+        read_caption_csv(path)
+
+
+def test_parse_caption_csv_refuses_broken_csv():
+    # A cell over the csv module's field size limit (131072 characters) is a csv.Error.
+    with pytest.raises(SourceResearchError, match="mem.csv: not a readable CSV file .*field"):
+        parse_caption_csv(["id,caption\n", f'1,"{"x" * 200_000}"\n'], "mem.csv")

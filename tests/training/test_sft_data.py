@@ -96,6 +96,15 @@ def test_load_source_research_csvs(tmp_path):
         load_rows([cc])
 
 
+def test_source_csv_repeated_id_takes_first_caption(tmp_path):
+    # As the dataset builder and the evaluation runner do: a second caption of an id does not replace the first.
+    pc, cc = write_source_csvs(tmp_path)
+    with open(cc, "a", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([[100, "10", "", "", "a later caption of 10"], [101, "11", "", "", "   "]])
+    got = {r.id: r.caption for r in load_rows([pc, cc])}
+    assert got["10"] == "caption 10" and got["11"] == "caption 11"
+
+
 def test_load_dataset_parquet(tmp_path):
     folder = write_dataset(tmp_path)
     got, report = load_rows_report([folder])

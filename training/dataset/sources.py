@@ -9,7 +9,6 @@ ends up in the report as clean, tolerated, refused or ignored, with the reason.
 
 from __future__ import annotations
 
-import csv
 import io
 import zipfile
 from collections.abc import Callable, Iterator
@@ -213,19 +212,15 @@ def _members(inputs: list[str | Path]) -> Iterator[_Member]:
 
 def _read_captions(data: bytes, name: str) -> tuple[dict[str, str], str | None]:
     """id -> first caption of a source-research caption CSV, or an error."""
+    from ...schema.source_research import SourceResearchError, first_captions, parse_caption_csv
+
+    # Decoded while read, as the patch CSV is, so that bad UTF-8 is "not a readable CSV file".
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
     try:
-        reader = csv.DictReader(io.StringIO(data.decode("utf-8")))
-        missing = [c for c in ("id", "caption") if c not in (reader.fieldnames or ())]
-        if missing:
-            return {}, f"{name}: missing column(s) {', '.join(missing)}"
-        out: dict[str, str] = {}
-        for rec in reader:
-            cid, cap = (rec.get("id") or "").strip(), (rec.get("caption") or "").strip()
-            if cid and cap:
-                out.setdefault(cid, cap)
-        return out, None
-    except (UnicodeDecodeError, csv.Error) as err:
-        return {}, f"{name}: not a readable CSV file ({err})"
+        rows = parse_caption_csv(text, name)
+    except SourceResearchError as err:
+        return {}, str(err)
+    return {cid: row.caption for cid, row in first_captions(rows).items()}, None
 
 
 def _read_csv(member: _Member, out: list[SourceVoice], report: SourceReport) -> FileReport:
