@@ -417,7 +417,6 @@ def _brightness(e: _Edit, a: int) -> None:
             done += _shift_levels(e, idle[:1], a, "a silent modulator of " + _ops(v.main), floor=BRIGHT_FLOOR)
     if not done:
         e.notes.append("nothing to change: " + (
-            "the patch is silent" if not v.carriers else
             f"the modulators' levels{' and feedback' if fb_op else ''} are already at their "
             f"{'maximum' if up else 'minimum'}" if mods else
             "sine carriers at one pitch with no modulators or feedback have no partials to brighten or darken"))
@@ -457,9 +456,6 @@ def _hz_rank(d: Mapping[str, Any], op: int) -> float:
 def _attack(e: _Edit, a: int) -> None:
     d, v = e.d, e.v
     factor = ATTACK_FACTOR ** a
-    if not v.carriers:
-        e.notes.append("nothing to change: the patch is silent")
-        return
     # The attack one hears is the loudest carriers' rise (10% to 90% of their amplitude, the usual
     # attack time); within ~5 ms it is a click either way, and a quieter layer fading in later does
     # not make the onset any softer.
@@ -543,9 +539,6 @@ def _rising_stages(d: Mapping[str, Any], op: int) -> list[int]:
 def _decay(e: _Edit, a: int) -> None:
     d, v = e.d, e.v
     factor = TIME_FACTOR ** a
-    if not v.carriers:
-        e.notes.append("nothing to change: the patch is silent")
-        return
     # The decay time a listener (and render_patch) reports is the time to fall 20 dB below the peak.
     # A note whose loudest carriers settle less than that below their peak never gets there, however
     # slow or fast its dip: it has no decay time to change (sustain sets how far it falls).
@@ -608,16 +601,13 @@ def _release(e: _Edit, a: int) -> None:
     if moved:
         e.notes.append(f"{'lengthened' if a > 0 else 'shortened'} the release about x{factor:g} ({'; '.join(moved)})")
     else:
-        e.notes.append("nothing to change: " + ("the patch is silent" if not v.carriers else
+        e.notes.append("nothing to change: " + (
                        "the release rates are already at 0 (the slowest)" if a > 0 else
                        "the release is already as fast as the DX7 goes"))
 
 
 def _sustain(e: _Edit, a: int) -> None:
     d, v = e.d, e.v
-    if not v.carriers:
-        e.notes.append("nothing to change: the patch is silent")
-        return
     moved: list[str] = []
     plan: list[tuple[int, int, int]] = []
     before = after = 0.0  # the carriers' summed amplitude after SUSTAIN_REF_S held, before and after
@@ -699,7 +689,7 @@ def _level(e: _Edit, a: int) -> None:
         e.notes.append(f"{'raised' if a > 0 else 'lowered'} the carriers' level about "
                        f"{0.75 * LEVEL_STEP * abs(a):g} dB ({'; '.join(moved)})")
     else:
-        e.notes.append("nothing to change: " + ("the patch is silent" if not v.carriers else
+        e.notes.append("nothing to change: " + (
                        "the carriers' output and envelope levels are already at their maximum" if a > 0 else
                        "the carriers are already at level 0"))
 
@@ -751,7 +741,7 @@ def _fine_for(d: Mapping[str, Any], op: int, ratio: float) -> int:
 def _metallic(e: _Edit, a: int) -> None:
     before = _deep(e.d)
     _metallic_rule(e, a)
-    if a >= 0 or e.d == before or not e.v.carriers:
+    if a >= 0 or e.d == before:
         return
     # Less metal has to take an audible share of the note's energy off the harmonic series; the rule
     # above judges each modulator by its peak index, this by the whole held note (a percussive
@@ -917,7 +907,6 @@ def _metallic_rule(e: _Edit, a: int) -> None:
                        f"whole-number frequency ratios ({'; '.join(moved)})")
     else:
         e.notes.append("nothing to change: " + (
-            "the patch is silent" if not v.carriers else
             "no modulator whose retuning brings its sidebands onto the harmonic series ("
             + "; ".join(skipped) + ")" if skipped and not mods else
             "no modulator or upper carrier to retune" if not mods else
@@ -940,9 +929,6 @@ def _vibrato(e: _Edit, a: int) -> None:
     d = e.d
     lfo = d["lfo"]
     cur = _vibrato_cents(lfo["pmd"], d["pms"])
-    if not e.v.carriers:
-        e.notes.append("nothing to change: the patch is silent")
-        return
     if all(d["fixed_freq"][c] for c in e.v.main):
         e.notes.append("nothing to change: fixed-frequency carriers ignore the LFO's pitch modulation")
         return
@@ -1007,10 +993,10 @@ def _detune(e: _Edit, a: int) -> None:
     if a < 0:
         _less_detune(e, a)
         return
-    if v.carriers and _widen_beats(e, a):
+    if _widen_beats(e, a):
         return
     if len(group) < 2:
-        e.notes.append("nothing to change: " + ("the patch is silent" if not v.carriers else
+        e.notes.append("nothing to change: " + (
                        "a single carrier with no modulator whose sidebands fold onto its own cannot beat "
                        "against anything"))
         return
@@ -1185,7 +1171,6 @@ def _less_detune(e: _Edit, a: int) -> None:
     worst = max((abs(_cents(d, x) - _cents(d, y) - want) for x, y, want in pairs), default=0.0)
     if worst < DETUNE_MIN_CENTS:
         e.notes.append("nothing to change: " + (
-            "the patch is silent" if not v.carriers else
             "no operators near unison (or near a whole-number multiple of a modulator) to beat" if not pairs else
             f"the operators near unison are within {DETUNE_MIN_CENTS:g} cents of each other: any beating is "
             f"already slower than a note lasts"))
@@ -1223,6 +1208,9 @@ def adjust(patch: Patch | Mapping[str, Any], quality: str, amount: int) -> EditR
     e = _Edit(patch)
     if amount == 0:
         return EditResult(patch=patch.model_copy(deep=True), changes=[], notes=["amount 0: no change"])
+    if not e.v.carriers:  # every rule acts through what sounds; a silent patch has nothing to move
+        e.notes.append("nothing to change: the patch is silent")
+        return e.result()
     _RULES[quality](e, amount)
     return e.result()
 
