@@ -113,7 +113,8 @@ def build_manifest(out_dir: Path, config: BuildConfig, *, log: Callable[[str], N
         + f" in {read_s:.1f} s")
     # sources.json before the manifest: a manifest that exists always has its report beside it.
     write_json_atomic(sources_path, data)
-    write_part(manifest_path(out_dir), manifest_table(rows))
+    # One row group per shard: a worker then reads its shard's rows only.
+    write_part(manifest_path(out_dir), manifest_table(rows), row_group_size=config.shard_size)
     return data
 
 
@@ -137,11 +138,13 @@ def run_render_stage(out_dir: Path, config: BuildConfig, *, workers: int | None 
         report.shards_written += 1 if part_path(out_dir, "renders", summary.shard).is_file() else 0
         report.rows += summary.rows
         report.add_errors(summary)
-        bar.update(summary.voices)
+        if ray:  # Ray tasks send no ticks: the bar moves a shard at a time
+            bar.update(summary.voices)
 
     opts = config.render.model_dump(mode="json")
     try:
-        run_jobs(render_shard, [(str(out_dir), k, opts) for k in pending], workers=workers, ray=ray, on_done=done)
+        run_jobs(render_shard, [(str(out_dir), k, opts) for k in pending], workers=workers, ray=ray, on_done=done,
+                 on_tick=bar.update)
     finally:
         bar.close()
     return report

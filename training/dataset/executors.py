@@ -2,6 +2,9 @@
 
 A job is ``fn(*args)`` with a module-level ``fn`` (picklable) that writes its own output and returns a
 small summary; ``run_jobs`` hands each summary to ``on_done`` as soon as it arrives, in completion order.
+A job may also call ``tick(n)`` as it finishes units of work (voices), so that a progress bar moves
+while a long job runs: inline and on the process pool ``on_tick`` gets them (the pool's through a queue
+that a driver thread drains); on Ray they are dropped and only ``on_done`` reports.
 Worker processes are spawned (not forked) so that a driver with threads (progress bars, HTTP clients)
 is safe; numba's on-disk cache keeps their warm-up short.
 """
@@ -12,7 +15,21 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["ExecutorError", "default_workers", "run_jobs"]
+__all__ = ["ExecutorError", "default_workers", "run_jobs", "tick"]
+
+# Where ``tick`` sends its counts: the driver's callback (inline jobs), a pool worker's queue, or nowhere.
+_tick_sink: Any = None
+
+
+def tick(n: int = 1) -> None:
+    """Report ``n`` more units of the running job done (for progress bars); a no-op where nobody listens."""
+    sink = _tick_sink
+    if sink is None:
+        return
+    try:
+        sink(n) if callable(sink) else sink.put(n)
+    except (OSError, ValueError):  # the driver is gone or closed the queue: progress is only for display
+        pass
 
 
 class ExecutorError(RuntimeError):
@@ -27,8 +44,15 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _init_worker(ticks: Any) -> None:
+    """Worker initializer: send ``tick`` counts to the driver's queue, and die with the driver."""
+    global _tick_sink
+    _tick_sink = ticks
+    _die_with_parent()
+
+
 def _die_with_parent() -> None:
-    """Worker initializer: on Linux, ask the kernel to kill this worker when the driver dies (even by SIGKILL)."""
+    """On Linux, ask the kernel to kill this worker when the driver dies (even by SIGKILL)."""
     import sys
 
     if not sys.platform.startswith("linux"):
@@ -43,8 +67,9 @@ def _die_with_parent() -> None:
 
 
 def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], *, workers: int | None = None, ray: str | None = None,
-             on_done: Callable[[Any], None] = lambda _: None) -> None:
+             on_done: Callable[[Any], None] = lambda _: None, on_tick: Callable[[int], None] | None = None) -> None:
     """Run ``fn(*job)`` for every job on ``workers`` processes (or Ray at ``ray``: "auto", "local" or an address)."""
+    global _tick_sink
     if not jobs:
         return
     if ray:
@@ -52,24 +77,52 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], *, workers: int | No
         return
     workers = workers or default_workers()
     if workers <= 1 or len(jobs) == 1:
-        for job in jobs:
-            on_done(fn(*job))
+        outer, _tick_sink = _tick_sink, on_tick
+        try:
+            for job in jobs:
+                on_done(fn(*job))
+        finally:
+            _tick_sink = outer
         return
     import multiprocessing
+    import queue
+    import threading
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
-                             initializer=_die_with_parent) as pool:
-        # Keep only a few jobs queued per worker, so that an interrupt leaves little started work behind.
-        pending = list(jobs)[::-1]
-        running = set()
-        while pending or running:
-            while pending and len(running) < 2 * workers:
-                running.add(pool.submit(fn, *pending.pop()))
-            done, running = wait(running, return_when=FIRST_COMPLETED)
-            for fut in done:
-                on_done(fut.result())
+    ticks = ctx.Queue() if on_tick is not None else None
+    finished = threading.Event()
+    drain = None
+    if ticks is not None:
+        def forward() -> None:
+            # Only this thread reads and the driver never writes: a worker killed mid-write cannot block it.
+            while True:
+                try:
+                    on_tick(ticks.get(timeout=0.1))
+                except queue.Empty:
+                    if finished.is_set():
+                        return
+                except (OSError, ValueError, EOFError):  # a broken pipe: the pool reports its own error
+                    return
+
+        drain = threading.Thread(target=forward, name="patchsmith-ticks", daemon=True)
+        drain.start()
+    try:
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker,
+                                 initargs=(ticks,)) as pool:
+            # Keep only a few jobs queued per worker, so that an interrupt leaves little started work behind.
+            pending = list(jobs)[::-1]
+            running = set()
+            while pending or running:
+                while pending and len(running) < 2 * workers:
+                    running.add(pool.submit(fn, *pending.pop()))
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    on_done(fut.result())
+    finally:
+        finished.set()  # the pool has shut down: its workers have flushed their ticks and exited
+        if drain is not None:
+            drain.join(timeout=5.0)
 
 
 def _connect_ray(address: str, workers: int | None) -> None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .executors import tick
 from .stages import ErrorTally, part_path, shard_rows, write_atomic, write_part
 
 if TYPE_CHECKING:
@@ -203,6 +204,7 @@ def render_shard(out_dir: str | Path, k: int, options: dict[str, Any] | RenderOp
             message = f"{row['id']}: {type(err).__name__}: {err}"
             summary.add_error(message, keep=5)
             rows += _error_rows(row, opts, message)
+        tick()  # one voice done: the progress bar moves per voice, not per shard
     write_part(path, pa.Table.from_pylist(rows, schema=render_part_schema(opts)))
     summary.rows = len(rows)
     return summary

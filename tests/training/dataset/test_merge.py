@@ -97,6 +97,24 @@ def test_stage_helpers(built: tuple[Path, object]) -> None:
         part_path(out, "audio", 0)
 
 
+def test_manifest_row_groups_match_shards_and_audio_is_stored_as_is(built: tuple[Path, object]) -> None:
+    out, inputs = built
+    n = shard_count(out)
+    manifest = pq.ParquetFile(out / "stage" / "manifest.parquet")
+    assert manifest.metadata.num_row_groups == n  # a worker reads its shard's row group only
+    table = manifest.read()
+    every = table.column("id").to_pylist()
+    assert [i for k in range(n) for i in shard_rows(out, k).column("id").to_pylist()] == every == inputs.unique_ids
+    # A manifest in other row groups (one, or sizes unrelated to the shards) gives the same shards.
+    for groups in (None, 3):
+        pq.write_table(table, out / "stage" / "manifest.parquet", row_group_size=groups)
+        assert [i for k in range(n) for i in shard_rows(out, k, ["id"]).column("id").to_pylist()] == every
+    # FLAC bytes are written without zstd or a dictionary (they are compressed already); the rest with zstd.
+    meta = pq.ParquetFile(part_path(out, "renders", 0)).metadata.row_group(0)
+    codecs = {meta.column(i).path_in_schema: meta.column(i).compression for i in range(meta.num_columns)}
+    assert codecs["audio.bytes"] == "UNCOMPRESSED" and codecs["descriptors"] == codecs["id"] == "ZSTD"
+
+
 def test_combine_builds_drops_taken_render_ids(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     inputs = make_inputs(tmp_path / "in")
     fast = dict(seconds=0.3, sample_rate=16000)
