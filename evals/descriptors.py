@@ -60,6 +60,9 @@ BEAT_BOX_S = 0.01  # beating: the dB envelope box-smoothed over 10 ms (passes < 
 BEAT_STEP_S = 0.005  # ... read every 5 ms
 BEAT_WINDOW_MAX_S = 1.0  # the swing is read within a third of the held part, at most this long
 LOWEST_HZ = 10.0  # below this a bin is DC or rumble, not part of the sound's spectrum
+SPECTRUM_CHUNK = 8  # frames transformed at a time in the summed power spectrum
+YIN_CHUNK = 16  # frames at a time in YIN's difference curves
+WARP_CHUNK = 8192  # samples at a time in the re-timing's resampler
 
 _TINY = 1e-15  # energy floor: 10*log10 gives FLOOR_DB (-150 dB)
 
@@ -440,11 +443,19 @@ def _power_spectrum(seg: np.ndarray, sr: float, f_ref: float | None) -> tuple[np
     n_fft = int(min(65536, max(2048, 2 ** math.ceil(math.log2(need)))))
     if seg.size <= n_fft:
         frames = (seg * np.hanning(seg.size))[None, :] if seg.size > 2 else seg[None, :]
+        power = (np.abs(np.fft.rfft(frames, n=n_fft, axis=1)) ** 2).sum(axis=0)
     else:
         view = sliding_window_view(seg, n_fft)
         starts = np.unique(np.r_[np.arange(0, view.shape[0], n_fft // 2), view.shape[0] - 1])  # the end too
-        frames = view[starts] * np.hanning(n_fft)
-    power = (np.abs(np.fft.rfft(frames, n=n_fft, axis=1)) ** 2).sum(axis=0)
+        window = np.hanning(n_fft)
+        power = np.zeros(n_fft // 2 + 1)
+        # A few frames at a time, so that the frames and their spectra stay in cache (2.5x faster than all
+        # at once); rows are added in order, as a sum over all frames would, so the result is bit-identical.
+        for i in range(0, starts.size, SPECTRUM_CHUNK):
+            chunk = np.abs(np.fft.rfft(view[starts[i: i + SPECTRUM_CHUNK]] * window, n=n_fft, axis=1))
+            chunk *= chunk
+            for row in chunk:
+                power += row
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
     keep = freqs >= LOWEST_HZ
     return power[keep], freqs[keep], sr / n_fft
@@ -520,21 +531,25 @@ def _yin_curves(x: np.ndarray, sr: float, tau_max: int, first: int, last: int, m
     width = tau_max if width is None else width  # YIN's integration window
     length = width + tau_max
     hop = max(int(min_hop_s * sr), width // 4, (last - first) // max_frames + 1)
-    frames = sliding_window_view(x, length)[first: last + 1: hop]
+    all_frames = sliding_window_view(x, length)[first: last + 1: hop]
     n_fft = 1 << (length - 1).bit_length()
-    # d(tau) = sum_j (x_j - x_{j+tau})^2 over j < width: energies from cumulative sums, the cross term by FFT.
-    cross = np.fft.irfft(np.conj(np.fft.rfft(frames[:, :width], n_fft, axis=1)) * np.fft.rfft(frames, n_fft, axis=1),
-                         n_fft, axis=1)[:, : tau_max + 1]
-    cs = np.concatenate([np.zeros((frames.shape[0], 1)), np.cumsum(frames * frames, axis=1)], axis=1)
     lags = np.arange(tau_max + 1)
-    e0 = cs[:, width][:, None]
-    e_tau = cs[:, lags + width] - cs[:, lags]
-    d = np.maximum(e0 + e_tau - 2.0 * cross, 0.0)
-    energy_ok = e0[:, 0] > 1e-12 * width
-    cum = np.cumsum(d[:, 1:], axis=1)
-    dn = np.ones_like(d)
-    dn[:, 1:] = d[:, 1:] * lags[1:] / np.maximum(cum, 1e-300)
-    return dn, energy_ok, first + hop * np.arange(frames.shape[0]), width
+    dn = np.ones((all_frames.shape[0], tau_max + 1))
+    energy_ok = np.zeros(all_frames.shape[0], dtype=bool)
+    # A few frames at a time, so that they stay in cache; each frame's curve is computed on its own anyway.
+    for i in range(0, all_frames.shape[0], YIN_CHUNK):
+        frames = all_frames[i: i + YIN_CHUNK]
+        # d(tau) = sum_j (x_j - x_{j+tau})^2 over j < width: energies from cumulative sums, the cross term by FFT.
+        cross = np.fft.irfft(np.conj(np.fft.rfft(frames[:, :width], n_fft, axis=1)) * np.fft.rfft(frames, n_fft, axis=1),
+                             n_fft, axis=1)[:, : tau_max + 1]
+        cs = np.concatenate([np.zeros((frames.shape[0], 1)), np.cumsum(frames * frames, axis=1)], axis=1)
+        e0 = cs[:, width][:, None]
+        e_tau = cs[:, lags + width] - cs[:, lags]
+        d = np.maximum(e0 + e_tau - 2.0 * cross, 0.0)
+        energy_ok[i: i + YIN_CHUNK] = e0[:, 0] > 1e-12 * width
+        cum = np.cumsum(d[:, 1:], axis=1)
+        dn[i: i + YIN_CHUNK, 1:] = d[:, 1:] * lags[1:] / np.maximum(cum, 1e-300)
+    return dn, energy_ok, first + hop * np.arange(all_frames.shape[0]), width
 
 
 def _refined(dn: np.ndarray, tau: np.ndarray) -> np.ndarray:
@@ -703,10 +718,14 @@ def _warped(seg: np.ndarray, rate: np.ndarray) -> np.ndarray:
     """
     pos = np.arange(seg.size, dtype=np.float64)
     warped = np.concatenate([[0.0], np.cumsum(0.5 * (rate[1:] + rate[:-1]))])  # warped time of each sample
-    src = np.interp(np.arange(int(warped[-1]) + 1, dtype=np.float64), warped, pos)
-    i = np.clip(np.floor(src).astype(np.int64), 1, seg.size - 3)
-    f = src - i
-    p0, p1, p2, p3 = seg[i - 1], seg[i], seg[i + 1], seg[i + 2]
-    # Catmull-Rom cubic: flat to well above the partials that carry a DX7 note's energy.
-    y = p1 + 0.5 * f * (p2 - p0 + f * (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3 + f * (3.0 * (p1 - p2) + p3 - p0)))
-    return y / np.sqrt(rate[i] + f * (rate[i + 1] - rate[i]))
+    all_src = np.interp(np.arange(int(warped[-1]) + 1, dtype=np.float64), warped, pos)
+    out = np.empty(all_src.size)
+    for k in range(0, all_src.size, WARP_CHUNK):  # in pieces that stay in cache; each sample on its own
+        src = all_src[k: k + WARP_CHUNK]
+        i = np.clip(np.floor(src).astype(np.int64), 1, seg.size - 3)
+        f = src - i
+        p0, p1, p2, p3 = seg[i - 1], seg[i], seg[i + 1], seg[i + 2]
+        # Catmull-Rom cubic: flat to well above the partials that carry a DX7 note's energy.
+        y = p1 + 0.5 * f * (p2 - p0 + f * (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3 + f * (3.0 * (p1 - p2) + p3 - p0)))
+        out[k: k + WARP_CHUNK] = y / np.sqrt(rate[i] + f * (rate[i + 1] - rate[i]))
+    return out
