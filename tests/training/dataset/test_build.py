@@ -292,3 +292,22 @@ def test_a_model_stage_that_cannot_be_set_up_is_refused_before_any_work(
                  "--no-progress"]) == 2
     assert "error: no API key: set PATCHSMITH_API_KEY or OPENAI_API_KEY" in capsys.readouterr().err
     assert not out.exists()  # nothing rendered, no folder made
+
+
+def test_throughput_benchmark_runs_and_prints_its_table(tmp_path: Path) -> None:
+    """A small run of benchmarks/dataset.py on project-made banks: its table, with every voice rendered."""
+    inputs = make_inputs(tmp_path / "in")
+    out = tmp_path / "bench"
+    cmd = [sys.executable, str(REPO / "benchmarks" / "dataset.py"), *map(str, inputs.paths), "--seconds", "0.3", "--workers", "2",
+           "--baseline-shards", "2", "--baseline", "4", "--shard-size", "4", "--out", str(out)]
+    run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    n = pq.read_table(out / "stage" / "manifest.parquet").num_rows
+    assert f"build render stage, 2 workers, {n} voices: wall" in run.stdout
+    assert "efficiency vs 2 x the 1-process build (target >= 80%)" in run.stdout
+    assert "renders written / silent" in run.stdout and f"{n} / {len(inputs.silent_ids)}" in run.stdout
+    assert sorted(pq.read_table(out / "stage" / "renders").column("id").to_pylist()) == sorted(
+        pq.read_table(out / "stage" / "manifest.parquet").column("id").to_pylist())
+    missing = subprocess.run([sys.executable, str(REPO / "benchmarks" / "dataset.py"), str(tmp_path / "nope.zip")],
+                             cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "needs the inputs" in missing.stderr
