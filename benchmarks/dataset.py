@@ -4,8 +4,8 @@ Steps, all in one run so that every figure comes from the same machine state:
 
 1. read + dedup the inputs and write the manifest (``--limit N`` keeps the first N unique voices);
 2. the single-process speed of the same job: the build's render stage (``render_shard``: manifest read,
-   render, descriptors, FLAC, Parquet part) run inline in this process over ``--baseline-shards`` shards
-   spread evenly over the build (in a scratch copy of the build folder) -> voices/s;
+   render, descriptors, FLAC, Parquet part) run in one spawned worker process over ``--baseline-shards``
+   shards spread evenly over the build (in a scratch copy of the build folder) -> voices/s;
 3. for scale, a plain render loop (``synth.render.render``, 10 s at 48 kHz, note 60, velocity 100) over
    ``--baseline`` manifest voices spread evenly over the build, and the build's per-voice parts on the
    same voices (render, descriptors, FLAC), in ms;
@@ -23,13 +23,14 @@ FLAC cost more than the render), not by the pool. Prints a table; asserts nothin
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 ALLTHEWEB = REPO.parent / "shared" / "data" / "dx7" / "alltheweb.zip"
@@ -60,7 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     from patchsmith.schema.compact import loads_patch
     from patchsmith.synth.render import render
     from patchsmith.training.dataset.build import BuildConfig, build_manifest, check_or_write_config, run_render_stage
-    from patchsmith.training.dataset.executors import run_jobs
     from patchsmith.training.dataset.render_jobs import RenderOptions, encode_flac, render_shard
     from patchsmith.training.dataset.stages import build_json_path, manifest_path, shard_count
 
@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     manifest = pq.read_table(manifest_path(out), columns=["patch"]).column("patch").to_pylist()
     n = len(manifest)
 
-    # The same job in one process: whole shards spread evenly over the build, rendered inline into a
-    # scratch copy of the build folder (so that the pool below still renders every shard).
+    # The same job in one process: whole shards spread evenly over the build, rendered into a scratch
+    # copy of the build folder (so that the pool below still renders every shard).
     total = shard_count(out)
     b = min(args.baseline_shards, total)
     shards = sorted({round(k * (total - 1) / max(1, b - 1)) for k in range(b)})
@@ -84,18 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     (scratch / "stage").mkdir()
     for path in (build_json_path(out), manifest_path(out)):
         shutil.copy(path, scratch / "stage" / path.name)
-    run_jobs(render_shard, [(str(scratch), shards[0], opts)], workers=1)  # kernel cache load, outside the timing
     rest = shards[1:] or shards
-    shutil.rmtree(scratch / "stage" / "renders", ignore_errors=True)
-    t0 = time.perf_counter()
-    one_voices = 0
-
-    def counted(summary: Any) -> None:
-        nonlocal one_voices
-        one_voices += summary.voices
-
-    run_jobs(render_shard, [(str(scratch), k, opts) for k in rest], workers=1, on_done=counted)
-    one_s = time.perf_counter() - t0
+    # In a fresh spawned process, like each of the pool's workers: this driver holds every voice read
+    # (a large heap slows its garbage collector), which would flatter the pool.
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as one:
+        one.submit(render_shard, str(scratch), shards[0], opts).result()  # start-up and kernel cache load, untimed
+        shutil.rmtree(scratch / "stage" / "renders", ignore_errors=True)
+        t0 = time.perf_counter()
+        one_voices = sum(f.result().voices for f in [one.submit(render_shard, str(scratch), k, opts) for k in rest])
+        one_s = time.perf_counter() - t0
     shutil.rmtree(scratch, ignore_errors=True)
 
     # Evenly spaced over the voices being built, so the one-process figures stand for the whole set (the

@@ -152,6 +152,10 @@ def _leaf_columns(schema: "pa.Schema") -> list[tuple[str, bool]]:
     def leaves(prefix: str, typ: "pa.DataType") -> list[tuple[str, bool]]:
         if pa.types.is_struct(typ):
             return [leaf for f in typ for leaf in leaves(f"{prefix}.{f.name}", f.type)]
+        if pa.types.is_map(typ):
+            return leaves(f"{prefix}.key_value.key", typ.key_type) + leaves(f"{prefix}.key_value.value", typ.item_type)
+        if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ):
+            return leaves(f"{prefix}.list.element", typ.value_type)
         return [(prefix, pa.types.is_binary(typ) or pa.types.is_large_binary(typ))]
 
     return [leaf for f in schema for leaf in leaves(f.name, f.type)]

@@ -115,6 +115,17 @@ def test_manifest_row_groups_match_shards_and_audio_is_stored_as_is(built: tuple
     assert codecs["audio.bytes"] == "UNCOMPRESSED" and codecs["descriptors"] == codecs["id"] == "ZSTD"
 
 
+def test_write_part_compresses_every_column_but_binary_ones(tmp_path: Path) -> None:
+    table = pa.table({"ids": [[1, 2], [3]], "blob": [b"x", b"y"], "st": [{"k": "a", "raw": b"z"}, {"k": "b", "raw": b""}],
+                      "m": pa.array([[("a", 1)], [("b", 2)]], type=pa.map_(pa.string(), pa.int64()))})
+    path = write_part(tmp_path / "part.parquet", table)
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    codecs = {meta.column(i).path_in_schema: meta.column(i).compression for i in range(meta.num_columns)}
+    assert codecs == {"ids.list.element": "ZSTD", "blob": "UNCOMPRESSED", "st.k": "ZSTD", "st.raw": "UNCOMPRESSED",
+                      "m.key_value.key": "ZSTD", "m.key_value.value": "ZSTD"}
+    assert pq.read_table(path).equals(table)
+
+
 def test_combine_builds_drops_taken_render_ids(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     inputs = make_inputs(tmp_path / "in")
     fast = dict(seconds=0.3, sample_rate=16000)
